@@ -1,0 +1,72 @@
+"""Builds the aiohttp application: Core services in app state, middlewares, every route module."""
+from __future__ import annotations
+
+import importlib
+import logging
+
+from aiohttp import web
+
+from tabletalk.adapters.rest.http import json_response, public
+from tabletalk.adapters.rest.middleware import API_PREFIX, auth_middleware, error_middleware
+from tabletalk.config.settings import Settings
+from tabletalk.core.runtime import Core
+
+log = logging.getLogger(__name__)
+
+CORE = web.AppKey("core", Core)
+
+# Route modules under /api/v1, each exposing `routes` (a RouteTableDef with paths relative to the prefix).
+API_MODULES = ("auth", "datasources", "meta", "query", "training", "roles", "bots", "chats", "canvas", "tables")
+# Modules with routes outside /api/v1 (webhooks), each exposing `routes` with absolute paths.
+ROOT_MODULES = ("tabletalk.adapters.slack", "tabletalk.adapters.telegram", "tabletalk.adapters.feishu")
+
+
+def core_of(request_or_app) -> Core:
+    app = request_or_app.app if isinstance(request_or_app, web.Request) else request_or_app
+    return app[CORE]
+
+
+def _optional(module: str):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if module.startswith(exc.name or "?"):
+            return None
+        raise
+
+
+@public
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None, *, core: Core | None = None) -> web.Application:
+    settings = settings or Settings()
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[error_middleware, auth_middleware(lambda a: a[CORE].keys)])
+    app[CORE] = core or Core(settings)
+
+    async def lifecycle(app: web.Application):
+        c = app[CORE]
+        await c.start()
+        if c.generated_admin_key:
+            # Printed once: only its hash is stored.
+            print(f"Generated admin API key (shown only once, store it now): {c.generated_admin_key}", flush=True)
+        yield
+        await c.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", healthz)
+    for name in API_MODULES:
+        module = _optional(f"tabletalk.adapters.rest.{name}")
+        if module is None:
+            continue
+        for route in module.routes:
+            app.router.add_route(route.method, API_PREFIX + route.path, route.handler)
+    for name in ROOT_MODULES:
+        module = _optional(name)
+        if module is not None:
+            app.router.add_routes(module.routes)
+    from tabletalk.adapters.rest.openapi import openapi_handler
+    app.router.add_get(API_PREFIX + "/openapi.json", openapi_handler)
+    return app

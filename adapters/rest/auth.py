@@ -1,0 +1,53 @@
+"""/auth: API key lifecycle."""
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from tabletalk.adapters.rest.app import core_of
+from tabletalk.adapters.rest.http import API_KEY, json_response, no_content, parse_body, requires
+from tabletalk.core.auth import key_view
+
+routes = web.RouteTableDef()
+
+
+class KeyCreate(BaseModel):
+    scope: Literal["priv_admin", "priv_asker", "priv_visitor"] = Field(alias="ak_role", default="priv_asker")
+    name: str = ""
+    bot_ids: list[str] = []
+
+    model_config = {"populate_by_name": True}
+
+
+@routes.post("/auth/keys")
+@requires("priv_admin", body=KeyCreate)
+async def create_key(request: web.Request) -> web.Response:
+    """Create an API key; the secret is in this response only."""
+    body = await parse_body(request, KeyCreate)
+    key, secret = await core_of(request).keys.create(body.scope, body.name, body.bot_ids)
+    return json_response({**key_view(key), "key": secret}, status=201)
+
+
+@routes.get("/auth/keys")
+@requires("priv_admin")
+async def list_keys(request: web.Request) -> web.Response:
+    """List API keys (prefix only)."""
+    keys = await core_of(request).keys.list()
+    return json_response({"items": [key_view(k) for k in keys], "total": len(keys)})
+
+
+@routes.delete("/auth/keys/{key_id}")
+@requires("priv_admin")
+async def revoke_key(request: web.Request) -> web.Response:
+    """Revoke an API key."""
+    await core_of(request).keys.revoke(request.match_info["key_id"])
+    return no_content()
+
+
+@routes.get("/auth/me")
+@requires("priv_visitor")
+async def whoami(request: web.Request) -> web.Response:
+    """The calling key's own description."""
+    return json_response(key_view(request[API_KEY]))

@@ -1,0 +1,99 @@
+"""Small pieces every REST handler uses: body parsing, scope declaration, JSON responses, paging."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+
+from tabletalk.core.errors import Invalid, Unprocessable
+
+M = TypeVar("M", bound=BaseModel)
+API_KEY = "api_key"  # request[API_KEY] holds the authenticated ApiKey
+
+
+def _default(value: Any):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
+
+
+dumps = partial(json.dumps, default=_default, ensure_ascii=False)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=dumps)
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+def requires(scope: str, *, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+             summary: str = "") -> Callable:
+    """Declare the scope a handler needs (checked by the auth middleware) and its documented body."""
+
+    def mark(handler):
+        handler.__scope__ = scope
+        handler.__body__ = body
+        handler.__query__ = query
+        handler.__summary__ = summary or (handler.__doc__ or "").strip().split("\n")[0]
+        return handler
+
+    return mark
+
+
+def public(handler):
+    """A route that needs no API key (health, OpenAPI, signed webhooks)."""
+    handler.__scope__ = None
+    return handler
+
+
+def validation_detail(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__") or "body"
+        parts.append(f"'{loc}': {err.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(parts)
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        raise Invalid("The request body is empty; send a JSON object.")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid(f"Malformed JSON body: {exc}") from None
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise Unprocessable("Invalid request: 'body': a JSON object is required.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable(validation_detail(exc)) from None
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise Unprocessable(validation_detail(exc)) from None
+
+
+class Paging(BaseModel):
+    page: int = Field(1, ge=1)
+    size: int = Field(50, ge=1, le=1000)
+
+
+def page_of(items: list, total: int, paging: Paging) -> dict:
+    return {"items": items, "total": total, "page": paging.page, "size": paging.size}

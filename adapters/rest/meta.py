@@ -1,0 +1,93 @@
+"""/datasources/{id}/meta and /indexes: metadata sync and edits, value indexes."""
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from tabletalk.adapters.rest.app import core_of
+from tabletalk.adapters.rest.http import json_response, no_content, parse_body, requires
+
+routes = web.RouteTableDef()
+
+
+class MetaEdit(BaseModel):
+    description: str | None = None
+    visibility: bool | None = None
+
+
+class MetaPut(BaseModel):
+    schemas: dict[str, dict]
+
+
+class IndexCreate(BaseModel):
+    table: str
+    field: str
+    kind: str = "value"
+
+
+@routes.post("/datasources/{datasource_id}/meta/sync")
+@requires("priv_admin")
+async def sync_meta(request: web.Request) -> web.Response:
+    """Start a metadata sync in the background."""
+    job = await core_of(request).metadata.start_sync(request.match_info["datasource_id"])
+    return json_response({"job_id": job.id, "status": "running"}, status=202)
+
+
+@routes.get("/datasources/{datasource_id}/meta")
+@requires("priv_asker")
+async def get_meta(request: web.Request) -> web.Response:
+    """Tables and fields with descriptions and visibility."""
+    return json_response(await core_of(request).metadata.get_meta(request.match_info["datasource_id"]))
+
+
+@routes.put("/datasources/{datasource_id}/meta")
+@requires("priv_admin", body=MetaPut)
+async def put_meta(request: web.Request) -> web.Response:
+    """Bulk-edit descriptions and visibility."""
+    body = await parse_body(request, MetaPut)
+    return json_response(await core_of(request).metadata.put_meta(request.match_info["datasource_id"], body.schemas))
+
+
+@routes.patch("/datasources/{datasource_id}/meta/tables/{table_name}")
+@requires("priv_admin", body=MetaEdit)
+async def patch_table(request: web.Request) -> web.Response:
+    """Edit a table's description or visibility."""
+    body = await parse_body(request, MetaEdit)
+    m = request.match_info
+    return json_response(await core_of(request).metadata.patch_table(m["datasource_id"], m["table_name"], body.description, body.visibility))
+
+
+@routes.patch("/datasources/{datasource_id}/meta/tables/{table_name}/fields/{field_name}")
+@requires("priv_admin", body=MetaEdit)
+async def patch_field(request: web.Request) -> web.Response:
+    """Edit a field's description or visibility."""
+    body = await parse_body(request, MetaEdit)
+    m = request.match_info
+    return json_response(await core_of(request).metadata.patch_field(
+        m["datasource_id"], m["table_name"], m["field_name"], body.description, body.visibility))
+
+
+@routes.get("/datasources/{datasource_id}/indexes")
+@requires("priv_asker")
+async def list_indexes(request: web.Request) -> web.Response:
+    """Value indexes of a datasource."""
+    items = await core_of(request).metadata.list_indexes(request.match_info["datasource_id"])
+    return json_response({"items": items, "total": len(items)})
+
+
+@routes.post("/datasources/{datasource_id}/indexes")
+@requires("priv_admin", body=IndexCreate)
+async def create_index(request: web.Request) -> web.Response:
+    """Build (or rebuild) a value index on one field."""
+    body = await parse_body(request, IndexCreate)
+    view = await core_of(request).metadata.create_index(request.match_info["datasource_id"], body.table, body.field, body.kind)
+    return json_response(view, status=201)
+
+
+@routes.delete("/datasources/{datasource_id}/indexes/{index_id}")
+@requires("priv_admin")
+async def delete_index(request: web.Request) -> web.Response:
+    """Delete a value index."""
+    m = request.match_info
+    await core_of(request).metadata.delete_index(m["datasource_id"], m["index_id"])
+    return no_content()

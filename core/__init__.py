@@ -1,0 +1,1 @@
+"""TableTalk engine: datasources, metadata, NL->SQL, policies, chats, table generation."""

@@ -1,0 +1,83 @@
+"""The neutral, in-memory description of a datasource's schema.
+
+Built from stored metadata (after sync and user edits); read by schema linking, the built-in
+NL->SQL engine, the LLM prompt builder and the policy layer. Pure data, no I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Column:
+    name: str
+    data_type: str = "TEXT"
+    description: str = ""
+    visibility: bool = True
+    primary_key: bool = False
+    # Foreign key target as (table, column), when the database declares one.
+    references: tuple[str, str] | None = None
+    # Distinct sample values from the value index (low-cardinality text columns only).
+    values: list[str] = field(default_factory=list)
+    synonyms: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """Coarse type: 'number', 'date', 'bool' or 'text'."""
+        t = self.data_type.upper()
+        if any(k in t for k in ("DATE", "TIME")):
+            return "date"
+        if "BOOL" in t:
+            return "bool"
+        if any(k in t for k in ("INT", "NUM", "DEC", "REAL", "FLOAT", "DOUBLE", "MONEY", "SERIAL")):
+            return "number"
+        return "text"
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[Column] = field(default_factory=list)
+    description: str = ""
+    schema: str = ""
+    kind: str = "table"  # 'table' or 'view'
+    view_sql: str | None = None
+    visibility: bool = True
+    synonyms: list[str] = field(default_factory=list)
+
+    def column(self, name: str) -> Column | None:
+        low = name.lower()
+        return next((c for c in self.columns if c.name.lower() == low), None)
+
+    @property
+    def primary_key(self) -> Column | None:
+        pk = next((c for c in self.columns if c.primary_key), None)
+        return pk or self.column("id")
+
+
+@dataclass
+class Schema:
+    """All visible tables of one datasource, plus the sqlglot dialect its SQL must be written in."""
+
+    dialect: str  # sqlglot dialect: sqlite, postgres, mysql, duckdb
+    tables: list[Table] = field(default_factory=list)
+
+    def table(self, name: str) -> Table | None:
+        low = name.lower().split(".")[-1].strip('"`[]')
+        return next((t for t in self.tables if t.name.lower() == low), None)
+
+    def restricted_to(self, names: set[str] | None) -> "Schema":
+        """The same schema showing only `names` (lower-case); None means everything."""
+        if names is None:
+            return self
+        return Schema(self.dialect, [t for t in self.tables if t.name.lower() in names])
+
+
+ENGINE_DIALECTS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "csv": "duckdb",
+    "excel": "duckdb",
+    "parquet": "duckdb",
+}

@@ -1,0 +1,270 @@
+"""Stored metadata of each datasource: sync from the database, user edits that survive re-syncs,
+value indexes, and the in-memory `Schema` the query engine reads."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import delete
+from sqlmodel import select
+
+from tabletalk.core.datasources.service import DatasourceService
+from tabletalk.core.errors import Invalid, NotFound
+from tabletalk.core.metadata.schema import ENGINE_DIALECTS, Column, Schema, Table
+from tabletalk.core.store.db import Store
+from tabletalk.core.store.models import Datasource, Job, MetaTable, ValueIndex, iso, utcnow
+
+log = logging.getLogger(__name__)
+
+_SCHEMA_TTL = 30.0  # seconds another instance's edits may take to show in this one's cached schema
+
+
+def _field_record(col: Column, old: dict | None) -> dict:
+    keep = old or {}
+    by_user = keep.get("description_by_user", False)
+    return {"name": col.name, "data_type": col.data_type,
+            "description": keep.get("description", "") if by_user else (col.description or keep.get("description", "")),
+            "description_by_user": by_user, "visibility": keep.get("visibility", True),
+            "primary_key": col.primary_key, "references": list(col.references) if col.references else None}
+
+
+class MetadataService:
+    def __init__(self, store: Store, datasources: DatasourceService, *, value_cap: int = 200):
+        self.store = store
+        self.datasources = datasources
+        self.value_cap = value_cap
+        self._schemas: dict[str, tuple[float, Schema]] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- sync -------------------------------------------------------------------------------
+    async def start_sync(self, ds_id: str) -> Job:
+        """Mark the datasource as syncing and run the sync in the background."""
+        await self.datasources.get(ds_id)
+        job = Job(kind="meta_sync", target_id=ds_id)
+        async with self.store.session() as s:
+            s.add(job)
+            await s.commit()
+        await self.datasources.set_status(ds_id, meta_status="running", meta_error=None)
+        task = asyncio.create_task(self._run_sync(ds_id, job.id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return job
+
+    async def _run_sync(self, ds_id: str, job_id: str) -> None:
+        error = None
+        try:
+            await self.sync(ds_id)
+        except Exception as exc:  # recorded on the datasource for the user to see
+            error = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
+            log.warning("metadata sync of %s failed: %s", ds_id, error)
+            await self.datasources.set_status(ds_id, meta_status="failed", meta_error=error)
+        async with self.store.session() as s:
+            job = await s.get(Job, job_id)
+            if job:
+                job.status, job.error, job.finished_at = ("failed" if error else "success"), error, utcnow()
+                s.add(job)
+                await s.commit()
+
+    async def sync(self, ds_id: str) -> dict:
+        """Read the live schema, merge it with stored descriptions/visibility, refresh value indexes."""
+        ds = await self.datasources.get(ds_id)
+        conn = await self.datasources.connector(ds)
+        tables = await conn.introspect()
+        async with self.store.session() as s:
+            existing = {(t.schema_name, t.name): t for t in (await s.exec(select(MetaTable).where(MetaTable.datasource_id == ds_id))).all()}
+            seen = set()
+            for table in tables:
+                key = (table.schema or "", table.name)
+                seen.add(key)
+                row = existing.get(key) or MetaTable(datasource_id=ds_id, schema_name=key[0], name=table.name)
+                old_fields = {f["name"]: f for f in row.fields}
+                row.kind, row.view_sql = table.kind, table.view_sql
+                if not row.description_by_user:
+                    row.description = table.description or row.description
+                row.fields = [_field_record(c, old_fields.get(c.name)) for c in table.columns]
+                s.add(row)
+            for key, row in existing.items():
+                if key not in seen:
+                    await s.delete(row)
+            await s.commit()
+        await self._refresh_value_indexes(ds, conn, tables)
+        counts = {"schema_count": len({t.schema or "" for t in tables}), "table_count": len(tables),
+                  "field_count": sum(len(t.columns) for t in tables)}
+        await self.datasources.set_status(ds_id, meta_status="success", meta_error=None, **counts)
+        self.invalidate(ds_id)
+        return counts
+
+    async def _refresh_value_indexes(self, ds: Datasource, conn, tables: list[Table]) -> None:
+        async with self.store.session() as s:
+            await s.exec(delete(ValueIndex).where(ValueIndex.datasource_id == ds.id, ValueIndex.auto == True))  # noqa: E712
+            await s.commit()
+        jobs = [(t, c) for t in tables for c in t.columns
+                if c.kind == "text" and not c.primary_key and not c.references and not c.name.lower().endswith("id")]
+        sem = asyncio.Semaphore(4)
+
+        async def sample(table: Table, col: Column):
+            async with sem:
+                try:
+                    return table, col, await conn.sample_values(table.name, col.name, self.value_cap)
+                except Exception as exc:  # one odd column must not fail the sync
+                    log.debug("value sampling %s.%s failed: %s", table.name, col.name, exc)
+                    return table, col, None
+
+        results = await asyncio.gather(*(sample(t, c) for t, c in jobs[:2000]))
+        async with self.store.session() as s:
+            for table, col, values in results:
+                if values:
+                    s.add(ValueIndex(datasource_id=ds.id, schema_name=table.schema or "", table_name=table.name,
+                                     field_name=col.name, values=values[: self.value_cap]))
+            await s.commit()
+
+    # --- value indexes (user-managed) ------------------------------------------------------------
+    async def list_indexes(self, ds_id: str) -> list[dict]:
+        await self.datasources.get(ds_id)
+        async with self.store.session() as s:
+            rows = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id))).all()
+        return [index_view(r) for r in rows]
+
+    async def create_index(self, ds_id: str, table: str, field: str, kind: str = "value") -> dict:
+        if kind != "value":
+            raise Invalid("Vector indexes need an embedding model, and none is configured; value indexes are available.")
+        ds = await self.datasources.get(ds_id)
+        t = (await self.schema(ds_id)).table(table)
+        if t is None or t.column(field) is None:
+            raise NotFound(f"Field '{table}.{field}' does not exist in datasource '{ds_id}'.")
+        conn = await self.datasources.connector(ds)
+        values = await conn.sample_values(t.name, t.column(field).name, max(self.value_cap, 1000)) or []
+        async with self.store.session() as s:
+            old = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.table_name == t.name,
+                                                         ValueIndex.field_name == t.column(field).name))).first()
+            row = old or ValueIndex(datasource_id=ds_id, table_name=t.name, field_name=t.column(field).name)
+            row.values, row.auto, row.status = values, False, ("success" if values else "empty")
+            s.add(row)
+            await s.commit()
+        self.invalidate(ds_id)
+        return index_view(row)
+
+    async def delete_index(self, ds_id: str, index_id: str) -> None:
+        async with self.store.session() as s:
+            row = await s.get(ValueIndex, index_id)
+            if row is None or row.datasource_id != ds_id:
+                raise NotFound(f"Index '{index_id}' does not exist.")
+            await s.delete(row)
+            await s.commit()
+        self.invalidate(ds_id)
+
+    # --- reading and editing ---------------------------------------------------------------------
+    async def tables(self, ds_id: str) -> list[MetaTable]:
+        async with self.store.session() as s:
+            return list((await s.exec(select(MetaTable).where(MetaTable.datasource_id == ds_id).order_by(MetaTable.name))).all())
+
+    async def get_meta(self, ds_id: str, visible: set[str] | None = None) -> dict:
+        """The spec's nested `{"schemas": {s: {"tables": {t: {"fields": {...}}}}}}` shape."""
+        await self.datasources.get(ds_id)
+        schemas: dict = {}
+        for t in await self.tables(ds_id):
+            if visible is not None and t.name.lower() not in visible:
+                continue
+            sch = schemas.setdefault(t.schema_name, {"name": t.schema_name, "tables": {}})
+            sch["tables"][t.name] = {
+                "name": t.name, "kind": t.kind, "description": t.description, "visibility": t.visibility,
+                "fields": {f["name"]: {"name": f["name"], "data_type": f["data_type"], "description": f["description"],
+                                       "visibility": f["visibility"], "primary_key": f.get("primary_key", False),
+                                       "references": f.get("references")} for f in t.fields}}
+        return {"schemas": schemas}
+
+    async def patch_table(self, ds_id: str, table: str, description: str | None = None, visibility: bool | None = None) -> dict:
+        await self._edit(ds_id, {table: {"description": description, "visibility": visibility, "fields": {}}})
+        return (await self._table(ds_id, table))
+
+    async def patch_field(self, ds_id: str, table: str, field: str, description: str | None = None,
+                          visibility: bool | None = None) -> dict:
+        await self._edit(ds_id, {table: {"fields": {field: {"description": description, "visibility": visibility}}}})
+        t = await self._table(ds_id, table)
+        return next(f for f in t["fields"] if f["name"].lower() == field.lower())
+
+    async def put_meta(self, ds_id: str, schemas: dict) -> dict:
+        edits: dict = {}
+        for sch in schemas.values():
+            for tname, t in (sch.get("tables") or {}).items():
+                edits[tname] = {"description": t.get("description"), "visibility": t.get("visibility"),
+                                "fields": {f: {"description": v.get("description"), "visibility": v.get("visibility")}
+                                           for f, v in (t.get("fields") or {}).items()}}
+        await self._edit(ds_id, edits)
+        return await self.get_meta(ds_id)
+
+    async def _edit(self, ds_id: str, edits: dict) -> None:
+        await self.datasources.get(ds_id)
+        async with self.store.session() as s:
+            rows = {t.name.lower(): t for t in (await s.exec(select(MetaTable).where(MetaTable.datasource_id == ds_id))).all()}
+            for tname, edit in edits.items():
+                row = rows.get(tname.lower())
+                if row is None:
+                    raise NotFound(f"Table '{tname}' is not in the metadata of datasource '{ds_id}' (sync it first?).")
+                if edit.get("description") is not None:
+                    row.description, row.description_by_user = edit["description"], True
+                if edit.get("visibility") is not None:
+                    row.visibility = edit["visibility"]
+                fields = [dict(f) for f in row.fields]
+                by_name = {f["name"].lower(): f for f in fields}
+                for fname, fedit in (edit.get("fields") or {}).items():
+                    f = by_name.get(fname.lower())
+                    if f is None:
+                        raise NotFound(f"Field '{tname}.{fname}' is not in the metadata of datasource '{ds_id}'.")
+                    if fedit.get("description") is not None:
+                        f["description"], f["description_by_user"] = fedit["description"], True
+                    if fedit.get("visibility") is not None:
+                        f["visibility"] = fedit["visibility"]
+                row.fields = fields  # reassign so the JSON column is marked dirty
+                s.add(row)
+            await s.commit()
+        self.invalidate(ds_id)
+
+    async def _table(self, ds_id: str, table: str) -> dict:
+        for t in await self.tables(ds_id):
+            if t.name.lower() == table.lower():
+                return {"name": t.name, "description": t.description, "visibility": t.visibility,
+                        "fields": [{k: f.get(k) for k in ("name", "data_type", "description", "visibility")} for f in t.fields]}
+        raise NotFound(f"Table '{table}' is not in the metadata of datasource '{ds_id}'.")
+
+    # --- the engine's view -----------------------------------------------------------------------
+    def invalidate(self, ds_id: str) -> None:
+        self._schemas.pop(ds_id, None)
+
+    async def schema(self, ds_id: str) -> Schema:
+        """The visible schema with value-index samples, cached per datasource."""
+        hit = self._schemas.get(ds_id)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        ds = await self.datasources.get(ds_id)
+        async with self.store.session() as s:
+            rows = (await s.exec(select(MetaTable).where(MetaTable.datasource_id == ds_id))).all()
+            indexes = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id))).all()
+        values = {(i.table_name.lower(), i.field_name.lower()): i.values for i in indexes}
+        tables = []
+        for r in rows:
+            if not r.visibility:
+                continue
+            cols = [Column(name=f["name"], data_type=f.get("data_type") or "TEXT", description=f.get("description") or "",
+                           visibility=True, primary_key=bool(f.get("primary_key")),
+                           references=tuple(f["references"]) if f.get("references") else None,
+                           values=values.get((r.name.lower(), f["name"].lower()), []))
+                    for f in r.fields if f.get("visibility", True)]
+            tables.append(Table(name=r.name, columns=cols, description=r.description, schema=r.schema_name,
+                                kind=r.kind, view_sql=r.view_sql))
+        tables.sort(key=lambda t: t.name)
+        schema = Schema(ENGINE_DIALECTS.get(ds.engine, "sqlite"), tables)
+        self._schemas[ds_id] = (time.monotonic() + _SCHEMA_TTL, schema)
+        return schema
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def index_view(r: ValueIndex) -> dict:
+    return {"id": r.id, "datasource_id": r.datasource_id, "table": r.table_name, "field": r.field_name, "kind": r.kind,
+            "status": r.status, "auto": r.auto, "value_count": len(r.values), "sample": r.values[:10],
+            "created_at": iso(r.created_at)}

@@ -1,0 +1,55 @@
+"""`Core`: every engine service wired together from Settings. Built once per app; no globals."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from tabletalk.config.settings import Settings
+from tabletalk.core.auth import KeyService
+from tabletalk.core.datasources.service import DatasourceService
+from tabletalk.core.demo import DESCRIPTIONS, SAMPLE_QUESTIONS, build_demo
+from tabletalk.core.metadata.service import MetadataService
+from tabletalk.core.secrets import SecretBox
+from tabletalk.core.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+class Core:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.home: Path = settings.home.resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.resolved_database_url)
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        self.box = SecretBox.from_home(self.home, secret)
+        self.keys = KeyService(self.store)
+        self.datasources = DatasourceService(self.store, self.box, self.home)
+        self.metadata = MetadataService(self.store, self.datasources, value_cap=settings.value_index_cap)
+        self.generated_admin_key: str | None = None
+
+    async def start(self) -> None:
+        await self.store.migrate()
+        admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
+        self.generated_admin_key = await self.keys.bootstrap_admin(admin)
+        if self.settings.demo:
+            await self.ensure_demo()
+
+    async def ensure_demo(self) -> None:
+        """A fresh home gets the demo shop once; deleting it later is respected."""
+        marker = self.home / ".demo-created"
+        if marker.exists():
+            return
+        path = build_demo(self.home / "demo" / "shop.db")
+        ds = await self.datasources.create("Demo shop", "sqlite", {"database": str(path)},
+                                           desc="A small demo shop: customers, products, orders and order items.",
+                                           sample_questions=SAMPLE_QUESTIONS)
+        await self.metadata.sync(ds.id)
+        await self.metadata.put_meta(ds.id, {"main": {"tables": {t: {"description": d} for t, d in DESCRIPTIONS.items()}}})
+        marker.write_text(ds.id)
+        log.info("created the demo datasource %s (%s)", ds.id, path)
+
+    async def close(self) -> None:
+        await self.metadata.close()
+        await self.datasources.close()
+        await self.store.close()

@@ -1,0 +1,113 @@
+"""The metadata store: an async SQLAlchemy engine (SQLite or PostgreSQL) and its versioned migrations.
+
+Upgrades: every start runs `create_all` (new tables appear) and then each numbered migration the
+database has not seen yet, recorded in `schema_migrations`. A migration must be idempotent with
+respect to a fresh `create_all` (e.g. "add column if missing"), so a new home and an upgraded home
+end in the same shape. On PostgreSQL an advisory lock keeps two instances from migrating at once.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+log = logging.getLogger(__name__)
+
+# Modules whose SQLModel tables belong to the store; optional ones may not exist yet.
+MODEL_MODULES = ("tabletalk.core.store.models", "tabletalk.core.tables.models", "tabletalk.core.canvas.models")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def add_column_if_missing(table: str, column: str, ddl_type: str, default_sql: str | None = None) -> Callable[[Connection], None]:
+    """A migration step adding one column (idempotent)."""
+
+    def apply(conn: Connection) -> None:
+        existing = {c["name"] for c in inspect(conn).get_columns(table)}
+        if column not in existing:
+            default = f" DEFAULT {default_sql}" if default_sql is not None else ""
+            conn.execute(text(f'ALTER TABLE {table} ADD COLUMN {column} {ddl_type}{default}'))
+
+    return apply
+
+
+# Version 1 is the schema `create_all` makes; later releases append steps here.
+MIGRATIONS: list[Migration] = [
+    Migration(1, "initial schema", lambda conn: None),
+]
+
+
+def _load_models() -> None:
+    for name in MODEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not name.startswith(exc.name or "?"):
+                raise
+
+
+class Store:
+    """Owns the engine; `session()` opens a unit of work."""
+
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict = {"echo": echo}
+        if not self.is_sqlite:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    def session(self) -> AsyncSession:
+        return self._sessions()
+
+    async def migrate(self, migrations: list[Migration] | None = None) -> int:
+        """Create/upgrade the schema; returns the version the database is at afterwards."""
+        _load_models()
+        steps = sorted(migrations if migrations is not None else MIGRATIONS, key=lambda m: m.version)
+        async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7411901)"))
+            return await conn.run_sync(_migrate_sync, steps)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _migrate_sync(conn: Connection, steps: list[Migration]) -> int:
+    conn.execute(text("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT, applied_at TEXT)"))
+    SQLModel.metadata.create_all(conn)
+    done = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
+    for step in steps:
+        if step.version in done:
+            continue
+        log.info("applying metadata migration %s: %s", step.version, step.description)
+        step.apply(conn)
+        conn.execute(
+            text("INSERT INTO schema_migrations (version, description, applied_at) VALUES (:v, :d, CURRENT_TIMESTAMP)"),
+            {"v": step.version, "d": step.description},
+        )
+        done.add(step.version)
+    return max(done) if done else 0
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()

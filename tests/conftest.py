@@ -1,0 +1,69 @@
+"""Shared fixtures: real database servers started by `.ci/start-dbs.sh` (CI runs it).
+
+A test needing PostgreSQL or MariaDB skips with a reason when the server is not reachable,
+except when TABLETALK_REQUIRE_SERVERS=1 (set by .ci/run), where it fails instead.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+
+def _unavailable(reason: str):
+    if os.environ.get("TABLETALK_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{reason} (TABLETALK_REQUIRE_SERVERS=1: CI must start it with .ci/start-dbs.sh)")
+    pytest.skip(reason)
+
+
+def _with_db(url: str, db: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + db))
+
+
+@pytest.fixture
+async def pg_url():
+    """URL of a fresh, empty PostgreSQL database, dropped afterwards."""
+    import asyncpg
+
+    base = os.environ.get("TABLETALK_TEST_POSTGRES_URL")
+    if not base:
+        _unavailable("PostgreSQL: TABLETALK_TEST_POSTGRES_URL is not set (run .ci/start-dbs.sh)")
+    try:
+        admin = await asyncpg.connect(base, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        _unavailable(f"PostgreSQL not reachable at {urlsplit(base).netloc.split('@')[-1]}: {exc}")
+    name = "t_" + secrets.token_hex(6)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_db(base, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def mysql_url():
+    """URL of a fresh, empty MariaDB/MySQL database, dropped afterwards."""
+    import aiomysql
+
+    base = os.environ.get("TABLETALK_TEST_MYSQL_URL")
+    if not base:
+        _unavailable("MariaDB: TABLETALK_TEST_MYSQL_URL is not set (run .ci/start-dbs.sh)")
+    p = urlsplit(base)
+    try:
+        conn = await aiomysql.connect(host=p.hostname, port=p.port or 3306, user=p.username,
+                                      password=p.password or "", connect_timeout=5, autocommit=True)
+    except OSError as exc:
+        _unavailable(f"MariaDB not reachable at {p.hostname}:{p.port}: {exc}")
+    name = "t_" + secrets.token_hex(6)
+    async with conn.cursor() as cur:
+        await cur.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield _with_db(base, name)
+    finally:
+        async with conn.cursor() as cur:
+            await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
