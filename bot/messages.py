@@ -1,0 +1,43 @@
+"""The neutral conversation model every door speaks: adapters build `IncomingMessage`s and render `Reply`s."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class IncomingMessage:
+    bot_id: str
+    platform: str                  # 'rest' | 'slack' | 'telegram' | 'feishu' | 'test'
+    user: str                      # platform user id (REST: the API key id)
+    chat: str                      # platform chat/channel id (REST: the chat id)
+    text: str
+    thread: str | None = None      # Slack thread_ts, Telegram topic id, Feishu thread/root id
+    event_id: str | None = None    # platform delivery id, for deduplication
+    is_group: bool = False         # asked in a shared channel/group (matters for group_privacy)
+    attachments: list[dict] = field(default_factory=list)
+    user_name: str | None = None
+
+    @property
+    def conversation_key(self) -> str:
+        """One conversation per platform chat (+thread/topic)."""
+        if self.platform == "rest":
+            return f"rest:{self.chat}"
+        return ":".join(p for p in (self.platform, self.bot_id, self.chat, self.thread or "") if p)
+
+
+@dataclass
+class Reply:
+    text: str
+    sql: str | None = None
+    dataframe: dict | None = None          # {"columns": [...], "data": [[...]], "truncated": bool}
+    chart: dict | None = None              # Vega-Lite spec
+    chart_png: bytes | None = None
+    suggestions: list[str] = field(default_factory=list)
+    error: str | None = None               # set when the answer is a failure explanation
+    private: bool = False                  # computed under a row filter: show only to the asker in groups
+    chat_id: str | None = None             # stored chat the turn belongs to
+    message_id: str | None = None          # stored assistant message id
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
