@@ -9,8 +9,12 @@ from tabletalk.core.auth import KeyService
 from tabletalk.core.datasources.service import DatasourceService
 from tabletalk.core.demo import DESCRIPTIONS, SAMPLE_QUESTIONS, build_demo
 from tabletalk.core.metadata.service import MetadataService
+from tabletalk.core.nlq.pipeline import Pipeline
+from tabletalk.core.nlq.training import TrainingService
+from tabletalk.core.policy.service import PolicyService
 from tabletalk.core.secrets import SecretBox
 from tabletalk.core.store.db import Store
+from tabletalk.core.store.models import QueryRecord
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,11 @@ class Core:
         self.keys = KeyService(self.store)
         self.datasources = DatasourceService(self.store, self.box, self.home)
         self.metadata = MetadataService(self.store, self.datasources, value_cap=settings.value_index_cap)
+        self.policies = PolicyService(self.store)
+        self.training = TrainingService(self.store)
+        self.llm = _model_registry(settings)
+        self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,
+                                 training=self.training, llm=self.llm, settings=settings)
         self.generated_admin_key: str | None = None
 
     async def start(self) -> None:
@@ -49,7 +58,26 @@ class Core:
         marker.write_text(ds.id)
         log.info("created the demo datasource %s (%s)", ds.id, path)
 
+    async def remember_result(self, result_id: str, kind: str, datasource_id: str, question: str, result: dict) -> None:
+        async with self.store.session() as s:
+            s.add(QueryRecord(id=result_id, kind=kind, datasource_id=datasource_id, question=question, result=result))
+            await s.commit()
+
+    async def recall_result(self, result_id: str) -> dict | None:
+        async with self.store.session() as s:
+            record = await s.get(QueryRecord, result_id)
+        return None if record is None else record.result
+
     async def close(self) -> None:
         await self.metadata.close()
         await self.datasources.close()
         await self.store.close()
+
+
+def _model_registry(settings: Settings):
+    """The providers/models registry shared by the query engine and table generation."""
+    try:
+        from tabletalk.core.llm.registry import ModelRegistry
+    except ModuleNotFoundError:  # TODO(lead): remove once core/llm lands
+        return None
+    return ModelRegistry.from_settings(settings)

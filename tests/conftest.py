@@ -1,4 +1,4 @@
-"""Shared fixtures: real database servers started by `.ci/start-dbs.sh` (CI runs it).
+"""Shared fixtures: real database servers started by `.ci/start-dbs.sh` (CI runs it), and the app.
 
 A test needing PostgreSQL or MariaDB skips with a reason when the server is not reachable,
 except when TABLETALK_REQUIRE_SERVERS=1 (set by .ci/run), where it fails instead.
@@ -10,6 +10,11 @@ import secrets
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+
+# Where `.ci/start-dbs.sh` starts the servers; override with the environment variables.
+DEFAULT_PG = "postgresql://tt:ttpass@127.0.0.1:55432/tt"
+DEFAULT_MYSQL = "mysql://tt:ttpass@127.0.0.1:53306/tt"
 
 
 def _unavailable(reason: str):
@@ -28,9 +33,7 @@ async def pg_url():
     """URL of a fresh, empty PostgreSQL database, dropped afterwards."""
     import asyncpg
 
-    base = os.environ.get("TABLETALK_TEST_POSTGRES_URL")
-    if not base:
-        _unavailable("PostgreSQL: TABLETALK_TEST_POSTGRES_URL is not set (run .ci/start-dbs.sh)")
+    base = os.environ.get("TABLETALK_TEST_POSTGRES_URL", DEFAULT_PG)
     try:
         admin = await asyncpg.connect(base, timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -49,9 +52,7 @@ async def mysql_url():
     """URL of a fresh, empty MariaDB/MySQL database, dropped afterwards."""
     import aiomysql
 
-    base = os.environ.get("TABLETALK_TEST_MYSQL_URL")
-    if not base:
-        _unavailable("MariaDB: TABLETALK_TEST_MYSQL_URL is not set (run .ci/start-dbs.sh)")
+    base = os.environ.get("TABLETALK_TEST_MYSQL_URL", DEFAULT_MYSQL)
     p = urlsplit(base)
     try:
         conn = await aiomysql.connect(host=p.hostname, port=p.port or 3306, user=p.username,
@@ -67,3 +68,34 @@ async def mysql_url():
         async with conn.cursor() as cur:
             await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         conn.close()
+
+
+ADMIN_KEY = "tt_test_admin_key_0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def make_settings(home, **env):
+    """Settings for a test app: its own home, a known admin key, no LLM unless given."""
+    from tabletalk.config.settings import Settings
+
+    values = {"TABLETALK_HOME": str(home), "TABLETALK_ADMIN_KEY": ADMIN_KEY}
+    values.update(env)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def client(tmp_path):
+    """A running app (demo shop included) and an aiohttp client to it."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from tabletalk.adapters.rest.app import create_app
+
+    app = create_app(make_settings(tmp_path / "home"))
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def demo_id(client) -> str:
+    resp = await client.get("/api/v1/datasources", headers=ADMIN)
+    items = (await resp.json())["items"]
+    return next(d["id"] for d in items if d["name"] == "Demo shop")

@@ -14,6 +14,7 @@ from tabletalk.core.runtime import Core
 log = logging.getLogger(__name__)
 
 CORE = web.AppKey("core", Core)
+DISPATCHER = web.AppKey("dispatcher", object)  # tabletalk.bot.dispatcher.Dispatcher
 
 # Route modules under /api/v1, each exposing `routes` (a RouteTableDef with paths relative to the prefix).
 API_MODULES = ("auth", "datasources", "meta", "query", "training", "roles", "bots", "chats", "canvas", "tables")
@@ -45,10 +46,14 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None) ->
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[error_middleware, auth_middleware(lambda a: a[CORE].keys)])
     app[CORE] = core or Core(settings)
+    from tabletalk.bot.dispatcher import Dispatcher
+
+    app[DISPATCHER] = Dispatcher(app[CORE])
 
     async def lifecycle(app: web.Application):
         c = app[CORE]
         await c.start()
+        await app[DISPATCHER].start()
         if c.generated_admin_key:
             # Printed once: only its hash is stored.
             print(f"Generated admin API key (shown only once, store it now): {c.generated_admin_key}", flush=True)

@@ -1,0 +1,119 @@
+"""/chats: multi-turn conversations over REST, answered by the same dispatcher as the chat platforms."""
+from __future__ import annotations
+
+
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from tabletalk.adapters.rest.app import DISPATCHER
+from tabletalk.adapters.rest.http import (API_KEY, Paging, dumps, json_response, no_content, page_of, parse_body,
+                                          parse_query, requires)
+from tabletalk.bot.chats import chat_view, message_view
+from tabletalk.bot.messages import IncomingMessage, Reply
+from tabletalk.core.errors import Forbidden, NotFound
+from tabletalk.core.store.models import iso, utcnow
+
+routes = web.RouteTableDef()
+
+
+class ChatCreate(BaseModel):
+    bot_id: str = Field(min_length=1)
+
+
+class MessageCreate(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+    stream: bool = False
+
+
+async def _chat_for(request: web.Request):
+    """The chat in the URL, if this key may use it (visitors: only their bots' chats they created)."""
+    key = request[API_KEY]
+    chat = await request.app[DISPATCHER].chats.get(request.match_info["chat_id"])
+    if key.scope == "priv_visitor" and (chat.bot_id not in key.bot_ids or chat.owner_key_id != key.id):
+        raise NotFound(f"Chat '{chat.id}' does not exist.")
+    return chat
+
+
+@routes.post("/chats")
+@requires("priv_visitor", body=ChatCreate)
+async def create_chat(request: web.Request) -> web.Response:
+    """Start a conversation with a bot."""
+    body = await parse_body(request, ChatCreate)
+    key = request[API_KEY]
+    dispatcher = request.app[DISPATCHER]
+    await dispatcher.bots.get_row(body.bot_id)
+    if key.scope == "priv_visitor" and body.bot_id not in key.bot_ids:
+        raise Forbidden(f"This API key may not use bot '{body.bot_id}'.")
+    chat = await dispatcher.chats.create(body.bot_id, owner_key_id=key.id, user_id=key.id)
+    return json_response(chat_view(chat), status=201)
+
+
+@routes.get("/chats")
+@requires("priv_visitor", query=Paging)
+async def list_chats(request: web.Request) -> web.Response:
+    """List conversations, paged (a visitor sees its own)."""
+    q = parse_query(request, Paging)
+    key = request[API_KEY]
+    visitor = key.scope == "priv_visitor"
+    items, total = await request.app[DISPATCHER].chats.list(page=q.page, size=q.size,
+                                                          bot_ids=key.bot_ids if visitor else None,
+                                                          owner_key_id=key.id if visitor else None)
+    return json_response(page_of([chat_view(c) for c in items], total, q))
+
+
+@routes.get("/chats/{chat_id}")
+@requires("priv_visitor")
+async def get_chat(request: web.Request) -> web.Response:
+    """A conversation with its messages."""
+    chat = await _chat_for(request)
+    return json_response(chat_view(chat, await request.app[DISPATCHER].chats.messages(chat.id)))
+
+
+@routes.delete("/chats/{chat_id}")
+@requires("priv_visitor")
+async def delete_chat(request: web.Request) -> web.Response:
+    """Delete a conversation and its messages."""
+    chat = await _chat_for(request)
+    await request.app[DISPATCHER].chats.delete(chat.id)
+    return no_content()
+
+
+def _reply_body(chat_id: str, reply: Reply) -> dict:
+    content = {"text": reply.text, "sql": reply.sql, "dataframe": reply.dataframe, "chart": reply.chart}
+    if reply.suggestions:
+        content["suggestions"] = reply.suggestions
+    if reply.error:
+        content["error"] = reply.error
+    return {"id": reply.message_id, "chat_id": chat_id, "role": "assistant", "content": content,
+            "status": "failed" if reply.error else "success", "created_at": iso(utcnow())}
+
+
+@routes.post("/chats/{chat_id}/messages")
+@requires("priv_visitor", body=MessageCreate)
+async def post_message(request: web.Request) -> web.StreamResponse:
+    """Ask in a conversation; `stream: true` (or Accept: text/event-stream) answers as SSE."""
+    body = await parse_body(request, MessageCreate)
+    chat = await _chat_for(request)
+    key = request[API_KEY]
+    dispatcher = request.app[DISPATCHER]
+    msg = IncomingMessage(bot_id=chat.bot_id, platform="rest", user=key.id, user_name=key.name or None,
+                          chat=chat.id, text=body.question)
+    if not (body.stream or "text/event-stream" in request.headers.get("Accept", "")):
+        reply = await dispatcher.handle(msg, chat=chat)
+        return json_response(_reply_body(chat.id, reply))
+
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+
+    async def send(event: str, payload: dict) -> None:
+        await resp.write(f"event: {event}\ndata: {dumps(payload)}\n\n".encode())
+
+    reply = await dispatcher.handle(msg, chat=chat, events=send)
+    await send("message", _reply_body(chat.id, reply))
+    await send("done", {"message_id": reply.message_id})
+    await resp.write_eof()
+    return resp
+
+
+

@@ -1,0 +1,50 @@
+"""/training: question/SQL pairs used as examples."""
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from tabletalk.adapters.rest.app import core_of
+from tabletalk.adapters.rest.http import json_response, no_content, parse_body, parse_query, requires
+from tabletalk.core.metadata.schema import ENGINE_DIALECTS
+from tabletalk.core.nlq.training import training_view
+
+routes = web.RouteTableDef()
+
+
+class TrainingCreate(BaseModel):
+    datasource_id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    sql: str = Field(min_length=1)
+
+
+class TrainingQuery(BaseModel):
+    datasource_id: str | None = None
+
+
+@routes.post("/training")
+@requires("priv_admin", body=TrainingCreate)
+async def create_training(request: web.Request) -> web.Response:
+    """Add a question/SQL pair (the SQL must be read-only)."""
+    body = await parse_body(request, TrainingCreate)
+    core = core_of(request)
+    ds = await core.datasources.get(body.datasource_id)
+    pair = await core.training.create(ds.id, body.question, body.sql, ENGINE_DIALECTS.get(ds.engine, "sqlite"))
+    return json_response(training_view(pair), status=201)
+
+
+@routes.get("/training")
+@requires("priv_asker", query=TrainingQuery)
+async def list_training(request: web.Request) -> web.Response:
+    """List pairs, optionally for one datasource."""
+    q = parse_query(request, TrainingQuery)
+    items = [training_view(p) for p in await core_of(request).training.list(q.datasource_id)]
+    return json_response({"items": items, "total": len(items)})
+
+
+@routes.delete("/training/{training_id}")
+@requires("priv_admin")
+async def delete_training(request: web.Request) -> web.Response:
+    """Delete a pair."""
+    await core_of(request).training.delete(request.match_info["training_id"])
+    return no_content()

@@ -1,0 +1,125 @@
+"""Conversations and their turns, stored so that a restart loses nothing.
+
+A human turn is stored (status `pending`) before any work starts and marked `done` once the
+assistant turn is stored; at start-up, turns left `pending` by a crash are marked `failed`.
+"""
+from __future__ import annotations
+
+from sqlalchemy import delete, func, update
+from sqlmodel import select
+
+from tabletalk.core.errors import NotFound
+from tabletalk.core.store.db import Store
+from tabletalk.core.store.models import Chat, Message, iso, utcnow
+
+INTERRUPTED = "The service restarted before this question was answered; please ask again."
+
+
+def message_view(m: Message) -> dict:
+    out = {"id": m.id, "chat_id": m.chat_id, "role": m.role, "content": m.content, "status": m.status,
+           "created_at": iso(m.created_at)}
+    if m.error:
+        out["error"] = m.error
+    return out
+
+
+def chat_view(c: Chat, messages: list[Message] | None = None) -> dict:
+    out = {"id": c.id, "bot_id": c.bot_id, "status": c.status, "user_id": c.user_id,
+           "created_at": iso(c.created_at), "modified_at": iso(c.modified_at)}
+    if messages is not None:
+        out["messages"] = [message_view(m) for m in messages]
+    return out
+
+
+class ChatService:
+    def __init__(self, store: Store):
+        self.store = store
+
+    async def create(self, bot_id: str, *, conversation_key: str | None = None, owner_key_id: str | None = None,
+                     user_id: str | None = None) -> Chat:
+        chat = Chat(bot_id=bot_id, conversation_key="", owner_key_id=owner_key_id, user_id=user_id)
+        chat.conversation_key = conversation_key or f"rest:{chat.id}"
+        async with self.store.session() as s:
+            s.add(chat)
+            await s.commit()
+        return chat
+
+    async def for_conversation(self, bot_id: str, key: str, user_id: str | None) -> Chat:
+        """The active chat of a platform conversation, created on first use."""
+        async with self.store.session() as s:
+            chat = (await s.exec(select(Chat).where(Chat.conversation_key == key, Chat.status == "active")
+                                 .order_by(Chat.created_at.desc()))).first()
+        return chat or await self.create(bot_id, conversation_key=key, user_id=user_id)
+
+    async def get(self, chat_id: str) -> Chat:
+        async with self.store.session() as s:
+            chat = await s.get(Chat, chat_id)
+        if chat is None:
+            raise NotFound(f"Chat '{chat_id}' does not exist.")
+        return chat
+
+    async def messages(self, chat_id: str) -> list[Message]:
+        async with self.store.session() as s:
+            return list((await s.exec(select(Message).where(Message.chat_id == chat_id).order_by(Message.seq))).all())
+
+    async def list(self, *, page: int, size: int, bot_ids: list[str] | None = None,
+                   owner_key_id: str | None = None) -> tuple[list[Chat], int]:
+        q = select(Chat)
+        c = select(func.count()).select_from(Chat)
+        if bot_ids is not None:
+            q, c = q.where(Chat.bot_id.in_(bot_ids)), c.where(Chat.bot_id.in_(bot_ids))
+        if owner_key_id is not None:
+            q, c = q.where(Chat.owner_key_id == owner_key_id), c.where(Chat.owner_key_id == owner_key_id)
+        async with self.store.session() as s:
+            total = (await s.exec(c)).one()
+            items = (await s.exec(q.order_by(Chat.created_at.desc(), Chat.id).offset((page - 1) * size).limit(size))).all()
+        return list(items), int(total)
+
+    async def delete(self, chat_id: str) -> None:
+        await self.get(chat_id)
+        async with self.store.session() as s:
+            await s.exec(delete(Message).where(Message.chat_id == chat_id))
+            await s.exec(delete(Chat).where(Chat.id == chat_id))
+            await s.commit()
+
+    async def add(self, chat_id: str, role: str, content: dict, status: str = "done") -> Message:
+        async with self.store.session() as s:
+            last = (await s.exec(select(func.max(Message.seq)).where(Message.chat_id == chat_id))).one()
+            msg = Message(chat_id=chat_id, seq=(last or 0) + 1, role=role, content=content, status=status)
+            s.add(msg)
+            chat = await s.get(Chat, chat_id)
+            if chat is not None:
+                chat.modified_at = utcnow()
+                s.add(chat)
+            await s.commit()
+        return msg
+
+    async def finish(self, message_id: str, *, status: str = "done", error: str | None = None) -> None:
+        async with self.store.session() as s:
+            msg = await s.get(Message, message_id)
+            if msg is not None:
+                msg.status, msg.error = status, error
+                s.add(msg)
+                await s.commit()
+
+    async def history(self, chat_id: str, turns: int = 6) -> list[dict]:
+        """The last answered turns as {question, sql} (oldest first), for follow-up questions."""
+        msgs = await self.messages(chat_id)
+        out, question = [], None
+        for m in msgs:
+            if m.content.get("reset"):  # /reset: nothing before this point is context any more
+                out, question = [], None
+            elif m.role == "human":
+                question = m.content.get("text", "")
+            elif m.role == "assistant" and question is not None:
+                out.append({"question": question, "sql": m.content.get("sql"), "answer": m.content.get("text")})
+                question = None
+        return out[-turns:]
+
+    async def fail_interrupted(self) -> int:
+        """Mark human turns left pending by a crash as failed (called at start-up)."""
+        async with self.store.session() as s:
+            result = await s.exec(update(Message).where(Message.status == "pending")
+                                  .values(status="failed", error=INTERRUPTED))
+            await s.commit()
+        return result.rowcount or 0

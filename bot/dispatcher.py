@@ -1,0 +1,189 @@
+"""The one conversation dispatcher: every door (REST chats, Slack, Telegram, Feishu) calls `handle`.
+
+It resolves who is asking (role from the bot's `access`), keeps the conversation (history, order,
+durability), runs the query pipeline, and returns a platform-neutral `Reply`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from pathlib import Path
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from tabletalk.bot.chats import ChatService
+from tabletalk.bot.config import BotConfig
+from tabletalk.bot.messages import IncomingMessage, Reply
+from tabletalk.bot.service import BotService
+from tabletalk.core.errors import TableTalkError
+from tabletalk.core.nlq.charts import render_png
+from tabletalk.core.nlq.pipeline import Ask
+from tabletalk.core.runtime import Core
+from tabletalk.core.store.models import Chat, SeenEvent, utcnow
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], Awaitable[None]]
+Events = Callable[[str, dict], Awaitable[None]]
+NO_ACCESS = "Sorry, you don't have access to this bot's data. Ask an administrator to add you."
+SEEN_RETENTION = timedelta(hours=24)  # Feishu redelivers up to 6 h later; keep well beyond that
+HELP = ("Ask a question about your data in plain words, e.g. \"how many orders are there?\".\n"
+        "Commands: /help (this text), /tables (what you can query), /sql (the SQL behind the last answer), "
+        "/reset (start a new conversation).")
+
+
+class Access:
+    """Who is asking, as the bot's access rules resolve them."""
+
+    def __init__(self, role: str | None, variables: dict, allowed: bool):
+        self.role, self.variables, self.allowed = role, variables, allowed
+
+
+class Dispatcher:
+    def __init__(self, core: Core):
+        self.core = core
+        self.bots = BotService(core)
+        self.chats = ChatService(core.store)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._commands = {"/help": self._help, "/start": self._start, "/tables": self._tables,
+                          "/sql": self._sql, "/reset": self._reset}
+
+    async def start(self) -> None:
+        failed = await self.chats.fail_interrupted()
+        if failed:
+            log.warning("marked %d interrupted question(s) as failed", failed)
+        paths = [self.core.home / "bots", *map(Path, self.core.settings.bot_paths)]
+        self.file_errors = await self.bots.load_files(paths)
+
+    # --- what adapters call -----------------------------------------------------------------
+    async def bot(self, bot_id: str) -> BotConfig:
+        return await self.bots.config(bot_id)
+
+    async def first_delivery(self, platform: str, bot_id: str, event_id: str) -> bool:
+        """True the first time an event id is seen (recorded in the store, so it holds across restarts
+        and instances); False for a redelivery."""
+        try:
+            async with self.core.store.session() as s:
+                s.add(SeenEvent(platform=platform, bot_id=bot_id, event_id=str(event_id)))
+                await s.commit()
+        except IntegrityError:
+            return False
+        if hash(event_id) % 200 == 0:  # prune now and then, not on every delivery
+            async with self.core.store.session() as s:
+                await s.exec(delete(SeenEvent).where(SeenEvent.created_at < utcnow() - SEEN_RETENTION))
+                await s.commit()
+        return True
+
+    async def handle(self, msg: IncomingMessage, *, progress: Progress | None = None,
+                     events: Events | None = None, chat: Chat | None = None) -> Reply:
+        bot = await self.bots.config(msg.bot_id)
+        text = msg.text.strip()
+        command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
+        if command in ("/help", "/start"):
+            return await self._commands[command](bot, msg, chat)
+        access = await self.resolve_access(bot, msg)
+        if not access.allowed:
+            return Reply(text=NO_ACCESS, error="no_access")
+        if command in self._commands:
+            return await self._commands[command](bot, msg, chat, access)
+        if chat is None:
+            chat = await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
+        lock = self._locks.get(chat.id)
+        if lock is None:
+            lock = self._locks[chat.id] = asyncio.Lock()
+        async with lock:  # one conversation answers its messages in order
+            return await self._answer(bot, msg, chat, access, progress, events)
+
+    # --- access -----------------------------------------------------------------------------
+    async def resolve_access(self, bot: BotConfig, msg: IncomingMessage) -> Access:
+        """First matching `access.users` rule, else `access.default`. With neither, the user is
+        refused when the bot has access rules or its datasources have policies; otherwise the bot is open."""
+        names = {msg.user, msg.user_name} - {None}
+        for rule in bot.access.users:
+            if rule.platform in ("*", msg.platform) and rule.user in names:
+                return Access(rule.role, rule.variables, True)
+        if bot.access.default is not None:
+            return Access(bot.access.default.role, bot.access.default.variables, True)
+        if bot.access.users:
+            return Access(None, {}, False)
+        for ds_id in bot.datasource_ids:
+            if await self.core.policies.list_policies(datasource_id=ds_id):
+                return Access(None, {}, False)
+        return Access(None, {}, True)
+
+    # --- answering --------------------------------------------------------------------------
+    async def _answer(self, bot: BotConfig, msg: IncomingMessage, chat: Chat, access: Access,
+                      progress: Progress | None, events: Events | None) -> Reply:
+        history = await self.chats.history(chat.id)
+        human = await self.chats.add(chat.id, "human", {"text": msg.text, "user": msg.user}, status="pending")
+        if progress:
+            await progress("Working on it…")
+
+        async def on_step(name: str, payload: dict) -> None:
+            if events:
+                await events(name, payload)
+
+        try:
+            answer = None
+            for ds_id in bot.datasource_ids:
+                ask = Ask(datasource_id=ds_id, question=msg.text, role_id=access.role, role_variables=access.variables,
+                          history=history, chart=True, max_rows=bot.max_rows, progress=on_step)
+                answer = await self.core.pipeline.run(ask, "chat")
+                if answer.status == "success" or answer.not_permitted:
+                    break
+            reply = Reply(text=answer.answer or answer.message or "", sql=answer.sql, dataframe=answer.dataframe,
+                          chart=answer.chart, error=None if answer.status == "success" else (answer.message or "failed"),
+                          private=answer.filtered, chat_id=chat.id)
+        except TableTalkError as exc:
+            reply = Reply(text=exc.detail, error=exc.detail, chat_id=chat.id)
+        except Exception:
+            log.exception("answering %s in chat %s failed", msg.event_id or "-", chat.id)
+            await self.chats.finish(human.id, status="failed", error="internal error")
+            raise
+        if reply.chart and msg.platform not in ("rest", "test"):
+            try:
+                reply.chart_png = await render_png(reply.chart)
+            except Exception:  # a chart that will not render must not lose the answer
+                log.warning("chart rendering failed for chat %s", chat.id, exc_info=True)
+        content = {"text": reply.text, "sql": reply.sql, "dataframe": reply.dataframe, "chart": reply.chart}
+        if reply.error:
+            content["error"] = reply.error
+        stored = await self.chats.add(chat.id, "assistant", content)
+        await self.chats.finish(human.id, status="failed" if reply.error else "done", error=reply.error)
+        reply.message_id = stored.id
+        return reply
+
+    # --- commands ---------------------------------------------------------------------------
+    async def _help(self, bot: BotConfig, msg: IncomingMessage, chat, access=None) -> Reply:
+        return Reply(text=HELP, suggestions=bot.sample_questions)
+
+    async def _start(self, bot: BotConfig, msg: IncomingMessage, chat, access=None) -> Reply:
+        return Reply(text=bot.welcome_message, suggestions=bot.sample_questions)
+
+    async def _tables(self, bot: BotConfig, msg: IncomingMessage, chat, access: Access) -> Reply:
+        lines = []
+        for ds_id in bot.datasource_ids:
+            schema = await self.core.metadata.schema(ds_id)
+            scope = await self.core.policies.scope(access.role, access.variables, ds_id)
+            visible = scope.visible({t.name.lower() for t in schema.tables})
+            for t in schema.restricted_to(visible).tables:
+                desc = f" — {t.description}" if t.description else ""
+                lines.append(f"• {t.name} ({', '.join(c.name for c in t.columns[:8])}){desc}")
+        return Reply(text="You can ask about these tables:\n" + "\n".join(lines) if lines else
+                     "There are no tables you can query with this bot.")
+
+    async def _sql(self, bot: BotConfig, msg: IncomingMessage, chat, access: Access) -> Reply:
+        chat = chat or await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
+        last = next((h for h in reversed(await self.chats.history(chat.id)) if h.get("sql")), None)
+        if last is None:
+            return Reply(text="There is no previous query in this conversation yet.")
+        return Reply(text=f"The last answer came from this SQL:\n{last['sql']}", sql=last["sql"])
+
+    async def _reset(self, bot: BotConfig, msg: IncomingMessage, chat, access: Access) -> Reply:
+        chat = chat or await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
+        await self.chats.add(chat.id, "assistant", {"text": "(conversation reset)", "reset": True})
+        return Reply(text="Started a new conversation. Earlier questions are forgotten.")

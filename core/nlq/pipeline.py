@@ -1,0 +1,227 @@
+"""The one question-answering pipeline every door uses (REST single-turn, chats, bots, canvas).
+
+question → schema (role-visible) → SQL (training match / built-in engine / LLM with self-correction)
+→ read-only check + policy rewrite → execution → answer text → optional chart. Each step is timed.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from tabletalk.core.errors import Forbidden, Invalid, TableTalkError, Upstream
+from tabletalk.core.metadata.schema import Schema
+from tabletalk.core.nlq import builtin
+from tabletalk.core.nlq.answer import template_answer
+from tabletalk.core.nlq.charts import chart_code, chart_kind, choose_chart
+
+log = logging.getLogger(__name__)
+
+CONFIDENT = 0.6  # below this, a configured LLM answers instead of the built-in engine
+Progress = Callable[[str, dict], Awaitable[None]]
+
+
+@dataclass
+class Ask:
+    datasource_id: str
+    question: str
+    role_id: str | None = None
+    role_variables: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)  # earlier turns: {"question", "sql"}
+    execute: bool = True
+    chart: bool = False
+    max_rows: int | None = None
+    model: str | None = None
+    sql: str | None = None  # user-written SQL (canvas sql nodes): skip generation, still enforced
+    progress: Progress | None = None
+
+
+@dataclass
+class Answer:
+    id: str
+    question: str
+    status: str = "success"  # success | failed
+    sql: str | None = None
+    answer: str | None = None
+    dataframe: dict | None = None
+    chart: dict | None = None
+    message: str | None = None
+    engine: str | None = None  # training | builtin | llm | user
+    filtered: bool = False      # computed under a row filter
+    not_permitted: bool = False
+    timing: dict = field(default_factory=dict)
+
+    def to_dict(self, kind: str) -> dict:
+        out = {"id": self.id, "question": self.question, "status": self.status, "sql": self.sql,
+               "timing": self.timing, "engine": self.engine}
+        if self.message:
+            out["message"] = self.message
+        if kind in ("q2a", "q2w", "chat"):
+            out["answer"] = self.answer
+            out["dataframe"] = self.dataframe
+        if kind == "q2w":
+            out["chart"] = self.chart
+            out["chart_type"] = chart_kind(self.chart)
+            out["chart_code"] = chart_code(self.chart, self.id)
+        return out
+
+
+class Pipeline:
+    def __init__(self, *, metadata, datasources, policies, training, llm, settings):
+        self.metadata = metadata
+        self.datasources = datasources
+        self.policies = policies
+        self.training = training
+        self.llm = llm  # ModelRegistry
+        self.settings = settings
+
+    async def run(self, ask: Ask, kind: str = "q2a") -> Answer:
+        started = time.perf_counter()
+        timing: dict = {"llm_duration": 0.0}
+        answer = Answer(id=f"{kind}_{secrets.token_hex(8)}", question=ask.question.strip())
+        answer.timing = timing
+
+        async def step(name: str, payload: dict | None = None):
+            if ask.progress:
+                await ask.progress(name, payload or {})
+
+        def mark(name: str, t0: float) -> None:
+            timing[f"{name}_duration"] = round(time.perf_counter() - t0, 4)
+
+        # Request errors (unknown datasource or role, missing role variable, empty question) are 4xx.
+        t0 = time.perf_counter()
+        if not answer.question and not ask.sql:
+            raise Invalid("The question is empty.")
+        ds = await self.datasources.get(ask.datasource_id)
+        scope = await self.policies.scope(ask.role_id, ask.role_variables, ds.id)
+        try:
+            full = await self.metadata.schema(ds.id)
+            all_tables = {t.name.lower() for t in full.tables}
+            visible = scope.visible(all_tables)
+            schema = full.restricted_to(visible)
+            answer.filtered = scope.filtered
+            mark("linking", t0)
+            await step("linking", {"tables": [t.name for t in schema.tables][:20]})
+
+            views = {t.name.lower(): t.view_sql for t in full.tables if t.kind == "view" and t.view_sql}
+            connector = await self.datasources.connector(ds)
+
+            def enforce(sql: str) -> str:
+                return scope.apply(sql, full.dialect, all_tables=all_tables, views=views)
+
+            t0 = time.perf_counter()
+            sql = ask.sql
+            if sql:
+                answer.engine = "user"
+            else:
+                sql = await self._generate(ask, answer, schema, full, visible, enforce, connector)
+            mark("sql", t0)
+            if sql is None:
+                return answer
+            answer.sql = enforce(sql)
+            await step("sql", {"sql": answer.sql})
+            if ask.execute:
+                t0 = time.perf_counter()
+                cap = ask.max_rows or self.settings.max_rows
+                result = await connector.execute(answer.sql, max_rows=cap, timeout=self.settings.query_timeout)
+                answer.dataframe = result.to_dict()
+                mark("execute", t0)
+                await step("rows", {"count": len(result.data), "truncated": result.truncated})
+                t0 = time.perf_counter()
+                answer.answer = await self._answer_text(ask, answer, result)
+                mark("answer", t0)
+                await step("answer", {"text": answer.answer})
+                if ask.chart:
+                    hint = getattr(answer, "_chart_hint", None)
+                    answer.chart = choose_chart(answer.question, result.columns, result.data, hint)
+        except Forbidden as exc:
+            answer.status, answer.not_permitted, answer.message = "failed", True, exc.detail
+            answer.answer = exc.detail
+        except Upstream as exc:
+            answer.status, answer.message = "failed", exc.detail
+            answer.answer = exc.detail
+        except Invalid as exc:
+            answer.status, answer.message = "failed", exc.detail
+            answer.answer = exc.detail
+        finally:
+            timing["total_duration"] = round(time.perf_counter() - started, 4)
+            timing["llm_duration"] = round(timing["llm_duration"], 4)
+        return answer
+
+    async def _generate(self, ask: Ask, answer: Answer, schema: Schema, full: Schema, visible, enforce, connector) -> str | None:
+        today = date.today()
+        pairs = await self.training.pairs(ask.datasource_id)
+        previous = None
+        if ask.history:
+            last = ask.history[-1]
+            if last.get("sql"):
+                previous = (last.get("question", ""), last["sql"])
+        local = builtin.generate(answer.question, schema, today=today, training=pairs, previous=previous)
+        answer._chart_hint = local.chart_hint  # type: ignore[attr-defined]
+        llm_ready = self.llm is not None and self.llm.available
+        if local.sql and (local.confidence >= CONFIDENT or not llm_ready):
+            answer.engine = "builtin"
+            return local.sql
+        if not llm_ready:
+            return self._cannot_map(answer, local, full, visible)
+        from tabletalk.core.nlq.linking import link
+        from tabletalk.core.nlq.llm import llm_sql
+
+        client, info = self.llm.resolve(ask.model)
+        linked = link(answer.question, schema)
+
+        async def validate(sql: str) -> None:
+            rewritten = enforce(sql)
+            if ask.execute:
+                await connector.execute(rewritten, max_rows=1, timeout=self.settings.query_timeout)
+
+        history = [{"question": h.get("question", ""), "sql": h.get("sql")} for h in ask.history[-6:]]
+        result = await llm_sql(client, answer.question, linked, dialect=full.dialect, today=today,
+                               training=pairs, history=history, validate=validate)
+        answer.timing["llm_duration"] += result.duration_s
+        answer.engine = "llm"
+        return result.sql
+
+    def _cannot_map(self, answer: Answer, local, full: Schema, visible) -> None:
+        hidden = _mentioned_hidden_table(answer.question, full, visible)
+        if hidden:
+            raise Forbidden(f"You are not permitted to query the table '{hidden}'.")
+        answer.status = "failed"
+        answer.engine = "builtin"
+        answer.message = local.message or "I could not turn that question into a query."
+        answer.answer = answer.message
+        return None
+
+    async def _answer_text(self, ask: Ask, answer: Answer, result) -> str:
+        text = template_answer(answer.question, result.columns, result.data, result.truncated)
+        if answer.engine != "llm" or self.llm is None or not self.llm.available:
+            return text
+        from tabletalk.core.nlq.llm import llm_answer
+
+        client, _ = self.llm.resolve(ask.model)
+        t0 = time.perf_counter()
+        try:
+            return await llm_answer(client, answer.question, answer.sql, result.columns, result.data[:20])
+        except TableTalkError as exc:  # the data is there; a template sentence is a fine fallback
+            log.info("LLM answer failed, using the template: %s", exc.detail)
+            return text
+        finally:
+            answer.timing["llm_duration"] += time.perf_counter() - t0
+
+
+def _mentioned_hidden_table(question: str, full: Schema, visible: set[str] | None) -> str | None:
+    if visible is None:
+        return None
+    words = set(re.findall(r"[a-z0-9_]+", question.lower()))
+    for t in full.tables:
+        name = t.name.lower()
+        if name in visible:
+            continue
+        forms = {name, name.rstrip("s"), name + "s", name.replace("_", " ")}
+        if words & forms or any(" " in f and f in question.lower() for f in forms):
+            return t.name
+    return None

@@ -1,0 +1,61 @@
+"""Training question/SQL pairs: stored per datasource, used as few-shot examples and exact matches."""
+from __future__ import annotations
+
+import time
+
+from sqlmodel import select
+
+from tabletalk.core.errors import NotFound
+from tabletalk.core.store.db import Store
+from tabletalk.core.store.models import Datasource, TrainingPair, iso
+
+_TTL = 30.0
+
+
+def training_view(t: TrainingPair) -> dict:
+    return {"id": t.id, "datasource_id": t.datasource_id, "question": t.question, "sql": t.sql, "active": t.active,
+            "created_at": iso(t.created_at)}
+
+
+class TrainingService:
+    def __init__(self, store: Store):
+        self.store = store
+        self._pairs: dict[str, tuple[float, list[tuple[str, str]]]] = {}
+
+    async def create(self, datasource_id: str, question: str, sql: str, dialect: str) -> TrainingPair:
+        from tabletalk.core.policy.readonly import parse_read_only
+
+        parse_read_only(sql, dialect)  # a pair must itself be a read-only query
+        async with self.store.session() as s:
+            if await s.get(Datasource, datasource_id) is None:
+                raise NotFound(f"Datasource '{datasource_id}' does not exist.")
+            pair = TrainingPair(datasource_id=datasource_id, question=question.strip(), sql=sql.strip().rstrip(";"))
+            s.add(pair)
+            await s.commit()
+        self._pairs.pop(datasource_id, None)
+        return pair
+
+    async def list(self, datasource_id: str | None = None) -> list[TrainingPair]:
+        q = select(TrainingPair)
+        if datasource_id:
+            q = q.where(TrainingPair.datasource_id == datasource_id)
+        async with self.store.session() as s:
+            return list((await s.exec(q.order_by(TrainingPair.created_at))).all())
+
+    async def delete(self, training_id: str) -> None:
+        async with self.store.session() as s:
+            pair = await s.get(TrainingPair, training_id)
+            if pair is None:
+                raise NotFound(f"Training pair '{training_id}' does not exist.")
+            await s.delete(pair)
+            await s.commit()
+        self._pairs.pop(pair.datasource_id, None)
+
+    async def pairs(self, datasource_id: str) -> list[tuple[str, str]]:
+        """(question, sql) of the active pairs, cached briefly."""
+        hit = self._pairs.get(datasource_id)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        pairs = [(p.question, p.sql) for p in await self.list(datasource_id) if p.active]
+        self._pairs[datasource_id] = (time.monotonic() + _TTL, pairs)
+        return pairs

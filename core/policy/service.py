@@ -1,0 +1,193 @@
+"""Roles, their variables, and row-filter policies as stored objects; `scope()` turns a role and
+its variable values into the filter set the pipeline enforces on every query."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import select
+
+from tabletalk.core.errors import Invalid, NotFound
+from tabletalk.core.policy.rewrite import Rule, apply_policies, visible_tables
+from tabletalk.core.policy.variables import VariableSpec, validate_variables
+from tabletalk.core.store.db import Store
+from tabletalk.core.store.models import Datasource, Policy, Role, iso, utcnow
+
+VARIABLE_TYPES = ("string", "number", "list")
+
+
+def role_view(r: Role) -> dict:
+    return {"id": r.id, "name": r.name, "variables": r.variables, "created_at": iso(r.created_at),
+            "modified_at": iso(r.modified_at)}
+
+
+def policy_view(p: Policy) -> dict:
+    return {"id": p.id, "name": p.name, "role_id": p.role_id, "datasource_id": p.datasource_id, "rules": p.rules,
+            "created_at": iso(p.created_at), "modified_at": iso(p.modified_at)}
+
+
+@dataclass
+class Scope:
+    """What one asker may see on one datasource: rules plus bound variable values."""
+
+    rules: list[Rule] = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+    role_name: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.rules)
+
+    def visible(self, all_tables: set[str]) -> set[str] | None:
+        return visible_tables(self.rules, all_tables) if self.rules else None
+
+    def apply(self, sql: str, dialect: str, *, all_tables: set[str], views: dict[str, str] | None = None) -> str:
+        return apply_policies(sql, dialect, self.rules, self.values, all_tables=all_tables, views=views)
+
+
+class PolicyService:
+    def __init__(self, store: Store):
+        self.store = store
+
+    # --- roles ------------------------------------------------------------------------------
+    async def create_role(self, name: str, variables: list[dict]) -> Role:
+        role = Role(name=name, variables=_check_variables(variables))
+        async with self.store.session() as s:
+            s.add(role)
+            await s.commit()
+        return role
+
+    async def get_role(self, role_id: str) -> Role:
+        async with self.store.session() as s:
+            role = await s.get(Role, role_id)
+            if role is None:  # bots and YAML files may name roles instead of ids
+                role = (await s.exec(select(Role).where(Role.name == role_id))).first()
+        if role is None:
+            raise NotFound(f"Role '{role_id}' does not exist.")
+        return role
+
+    async def list_roles(self) -> list[Role]:
+        async with self.store.session() as s:
+            return list((await s.exec(select(Role).order_by(Role.created_at))).all())
+
+    async def update_role(self, role_id: str, name: str | None, variables: list[dict] | None) -> Role:
+        async with self.store.session() as s:
+            role = await s.get(Role, role_id)
+            if role is None:
+                raise NotFound(f"Role '{role_id}' does not exist.")
+            if name is not None:
+                role.name = name
+            if variables is not None:
+                role.variables = _check_variables(variables)
+            role.modified_at = utcnow()
+            s.add(role)
+            await s.commit()
+        return role
+
+    async def delete_role(self, role_id: str) -> None:
+        async with self.store.session() as s:
+            role = await s.get(Role, role_id)
+            if role is None:
+                raise NotFound(f"Role '{role_id}' does not exist.")
+            for p in (await s.exec(select(Policy).where(Policy.role_id == role_id))).all():
+                await s.delete(p)
+            await s.delete(role)
+            await s.commit()
+
+    # --- policies ---------------------------------------------------------------------------
+    async def create_policy(self, name: str, role_id: str, datasource_id: str, rules: list[dict]) -> Policy:
+        role = await self.get_role(role_id)
+        async with self.store.session() as s:
+            if await s.get(Datasource, datasource_id) is None:
+                raise NotFound(f"Datasource '{datasource_id}' does not exist.")
+        policy = Policy(name=name, role_id=role.id, datasource_id=datasource_id, rules=_check_rules(rules, role))
+        async with self.store.session() as s:
+            s.add(policy)
+            await s.commit()
+        return policy
+
+    async def get_policy(self, policy_id: str) -> Policy:
+        async with self.store.session() as s:
+            policy = await s.get(Policy, policy_id)
+        if policy is None:
+            raise NotFound(f"Policy '{policy_id}' does not exist.")
+        return policy
+
+    async def list_policies(self, role_id: str | None = None, datasource_id: str | None = None) -> list[Policy]:
+        q = select(Policy)
+        if role_id:
+            q = q.where(Policy.role_id == role_id)
+        if datasource_id:
+            q = q.where(Policy.datasource_id == datasource_id)
+        async with self.store.session() as s:
+            return list((await s.exec(q.order_by(Policy.created_at))).all())
+
+    async def update_policy(self, policy_id: str, changes: dict) -> Policy:
+        async with self.store.session() as s:
+            policy = await s.get(Policy, policy_id)
+            if policy is None:
+                raise NotFound(f"Policy '{policy_id}' does not exist.")
+            if changes.get("name") is not None:
+                policy.name = changes["name"]
+            if changes.get("rules") is not None:
+                policy.rules = _check_rules(changes["rules"], await self.get_role(policy.role_id))
+            policy.modified_at = utcnow()
+            s.add(policy)
+            await s.commit()
+        return policy
+
+    async def delete_policy(self, policy_id: str) -> None:
+        async with self.store.session() as s:
+            policy = await s.get(Policy, policy_id)
+            if policy is None:
+                raise NotFound(f"Policy '{policy_id}' does not exist.")
+            await s.delete(policy)
+            await s.commit()
+
+    # --- enforcement ------------------------------------------------------------------------
+    async def scope(self, role_id: str | None, values: dict | None, datasource_id: str) -> Scope:
+        """Bind a role's variables for one datasource. No role → no filter (admin/unscoped access)."""
+        if not role_id:
+            return Scope()
+        role = await self.get_role(role_id)
+        specs = [VariableSpec(name=v["name"], type=v.get("type", "string"), required=v.get("required", True))
+                 for v in role.variables]
+        bound = validate_variables(specs, dict(values or {}))
+        policies = await self.list_policies(role_id=role.id, datasource_id=datasource_id)
+        rules = [Rule(table=r["table"], row_filter=r.get("row_filter") or None) for p in policies for r in p.rules]
+        if not rules:
+            # A role with no policy on this datasource sees nothing of it (deny by default).
+            return Scope(rules=[Rule(table="\x00no-table")], values=bound, role_name=role.name)
+        return Scope(rules=rules, values=bound, role_name=role.name)
+
+
+def _check_variables(variables: list[dict]) -> list[dict]:
+    out, seen = [], set()
+    for v in variables:
+        name = str(v.get("name", "")).strip()
+        if not name.isidentifier():
+            raise Invalid(f"Role variable name '{name}' must be a plain identifier (letters, digits, underscore).")
+        if name in seen:
+            raise Invalid(f"Role variable '{name}' is declared twice.")
+        if v.get("type", "string") not in VARIABLE_TYPES:
+            raise Invalid(f"Role variable '{name}' has type '{v.get('type')}'; use one of: {', '.join(VARIABLE_TYPES)}.")
+        seen.add(name)
+        out.append({"name": name, "type": v.get("type", "string"), "required": bool(v.get("required", True))})
+    return out
+
+
+def _check_rules(rules: list[dict], role: Role) -> list[dict]:
+    import re
+
+    declared = {v["name"] for v in role.variables}
+    out = []
+    for r in rules:
+        table = str(r.get("table", "")).strip()
+        if not table:
+            raise Invalid("Every policy rule needs a 'table' (or '*').")
+        row_filter = (r.get("row_filter") or "").strip() or None
+        if row_filter:
+            for var in re.findall(r"{{\s*(\w+)\s*}}", row_filter):
+                if var not in declared:
+                    raise Invalid(f"Rule on '{table}' uses variable '{var}', which role '{role.name}' does not declare.")
+        out.append({"table": table, "row_filter": row_filter})
+    return out
