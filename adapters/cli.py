@@ -22,7 +22,23 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve}
+def _bots_check(args: argparse.Namespace) -> int:
+    from tabletalk.config.bots import ConfigFileError, load_bot_file
+
+    status = 0
+    for path in args.files:
+        try:
+            parsed = load_bot_file(path)
+        except ConfigFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        names = ", ".join(b.id for b in parsed.bots) or "no bots"
+        print(f"ok: {path}: {names}; {len(parsed.datasources)} datasource(s)")
+    return status
+
+
+COMMANDS = {"serve": _serve, "bots": lambda a: a.bots_func(a)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--bots", action="append", default=[], help="extra bot YAML file or folder (repeatable)")
+    bots = sub.add_parser("bots", help="bot config files")
+    bots_sub = bots.add_subparsers(dest="bots_command", required=True)
+    check = bots_sub.add_parser("check", help="validate bot YAML files offline")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(bots_func=_bots_check)
     return parser
 
 

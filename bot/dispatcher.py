@@ -80,6 +80,17 @@ class Dispatcher:
 
     async def handle(self, msg: IncomingMessage, *, progress: Progress | None = None,
                      events: Events | None = None, chat: Chat | None = None) -> Reply:
+        # The lock is taken before any await, so messages of one conversation are answered
+        # in the order they arrived.
+        key = msg.conversation_key
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            return await self._handle(msg, progress, events, chat)
+
+    async def _handle(self, msg: IncomingMessage, progress: Progress | None, events: Events | None,
+                      chat: Chat | None) -> Reply:
         bot = await self.bots.config(msg.bot_id)
         text = msg.text.strip()
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
@@ -92,11 +103,7 @@ class Dispatcher:
             return await self._commands[command](bot, msg, chat, access)
         if chat is None:
             chat = await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
-        lock = self._locks.get(chat.id)
-        if lock is None:
-            lock = self._locks[chat.id] = asyncio.Lock()
-        async with lock:  # one conversation answers its messages in order
-            return await self._answer(bot, msg, chat, access, progress, events)
+        return await self._answer(bot, msg, chat, access, progress, events)
 
     # --- access -----------------------------------------------------------------------------
     async def resolve_access(self, bot: BotConfig, msg: IncomingMessage) -> Access:
