@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tabletalk.config.settings import Settings
 from tabletalk.core.auth import KeyService
+from tabletalk.core.canvas.service import CanvasService
 from tabletalk.core.datasources.service import DatasourceService
 from tabletalk.core.demo import DESCRIPTIONS, SAMPLE_QUESTIONS, build_demo
 from tabletalk.core.metadata.service import MetadataService
@@ -35,6 +36,7 @@ class Core:
         self.llm = _model_registry(settings)
         self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,
                                  training=self.training, llm=self.llm, settings=settings)
+        self.canvas = CanvasService(self.store, self.pipeline, self.datasources)
         self.generated_admin_key: str | None = None
 
     async def start(self) -> None:
