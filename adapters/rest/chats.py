@@ -11,7 +11,7 @@ from tabletalk.adapters.rest.http import (API_KEY, Paging, dumps, json_response,
                                           parse_query, requires)
 from tabletalk.bot.chats import chat_view, message_view
 from tabletalk.bot.messages import IncomingMessage, Reply
-from tabletalk.core.errors import Forbidden, NotFound
+from tabletalk.core.errors import Forbidden, NotFound, TableTalkError
 from tabletalk.core.store.models import iso, utcnow
 
 routes = web.RouteTableDef()
@@ -109,9 +109,13 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     async def send(event: str, payload: dict) -> None:
         await resp.write(f"event: {event}\ndata: {dumps(payload)}\n\n".encode())
 
-    reply = await dispatcher.handle(msg, chat=chat, events=send)
-    await send("message", _reply_body(chat.id, reply))
-    await send("done", {"message_id": reply.message_id})
+    try:
+        reply = await dispatcher.handle(msg, chat=chat, events=send)
+    except TableTalkError as exc:  # headers are sent: the error travels as an event
+        await send("error", {"detail": exc.detail})
+    else:
+        await send("message", _reply_body(chat.id, reply))
+        await send("done", {"message_id": reply.message_id})
     await resp.write_eof()
     return resp
 
