@@ -1,0 +1,74 @@
+"""The connector protocol every datasource engine implements, and the engine registry."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+from tabletalk.core.errors import Invalid
+from tabletalk.core.metadata.schema import Table
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    data: list[list]
+    truncated: bool = False
+
+    def to_dict(self) -> dict:
+        return {"columns": self.columns, "data": self.data, "truncated": self.truncated}
+
+
+def json_value(v):
+    """A database value as something JSON can carry."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() and abs(v) < 2**53 else float(v)
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    return str(v)
+
+
+class Connector(Protocol):
+    engine: str
+    dialect: str
+
+    async def test(self) -> str: ...
+    async def introspect(self) -> list[Table]: ...
+    async def execute(self, sql: str, *, max_rows: int = 1000, timeout: float = 30.0) -> QueryResult: ...
+    async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None: ...
+    async def close(self) -> None: ...
+
+
+# engine name -> "module:Class" (imported on first use, so a missing driver only affects its engine)
+SUPPORTED_ENGINES: dict[str, str] = {
+    "sqlite": "tabletalk.core.datasources.sqlite:SQLiteConnector",
+    "postgresql": "tabletalk.core.datasources.postgres:PostgresConnector",
+    "mysql": "tabletalk.core.datasources.mysql:MySQLConnector",
+    "csv": "tabletalk.core.datasources.files:FileConnector",
+    "excel": "tabletalk.core.datasources.files:FileConnector",
+    "parquet": "tabletalk.core.datasources.files:FileConnector",
+}
+KNOWN_ENGINES = {"mysql", "postgresql", "sqlite", "sqlserver", "oracle", "clickhouse", "snowflake", "bigquery",
+                 "redshift", "mongodb", "elasticsearch", "excel", "csv", "parquet"}
+
+
+def connector_for(engine: str, access_config: dict, *, home: Path | None = None) -> Connector:
+    supported = ", ".join(sorted(SUPPORTED_ENGINES))
+    target = SUPPORTED_ENGINES.get(engine)
+    if target is None:
+        if engine in KNOWN_ENGINES:
+            raise Invalid(f"The engine '{engine}' has no driver installed here. Supported engines: {supported}.")
+        raise Invalid(f"Unsupported engine '{engine}'. Supported engines: {supported}.")
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)(engine, access_config, home=home)

@@ -1,0 +1,117 @@
+"""SQLite connector: read-only URI connections in a worker thread, a deadline enforced by a progress handler."""
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from tabletalk.core.datasources.base import QueryResult, json_value
+from tabletalk.core.errors import Invalid, Upstream
+from tabletalk.core.metadata.schema import Column, Table
+from tabletalk.core.policy.readonly import parse_read_only
+
+
+class SQLiteConfig(BaseModel):
+    database: str
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteConnector:
+    dialect = "sqlite"
+
+    def __init__(self, engine: str, access_config: dict, *, home: Path | None = None):
+        self.engine = engine
+        try:
+            cfg = SQLiteConfig.model_validate(access_config)
+        except ValidationError:
+            raise Invalid("A sqlite datasource needs access_config.database (the path of the database file).") from None
+        path = Path(cfg.database).expanduser()
+        if not path.is_absolute() and home is not None:
+            path = home / path
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise Upstream(f"The SQLite database file {self.path} does not exist.")
+        # mode=ro: the connection itself cannot write, whatever SQL reaches it.
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    async def test(self) -> str:
+        def probe():
+            with self._connect() as conn:
+                return conn.execute("SELECT sqlite_version()").fetchone()[0]
+
+        try:
+            version = await asyncio.to_thread(probe)
+        except sqlite3.Error as exc:
+            raise Upstream(f"Could not open {self.path}: {exc}") from None
+        return f"Connected (SQLite {version})"
+
+    async def introspect(self) -> list[Table]:
+        return await asyncio.to_thread(self._introspect)
+
+    def _introspect(self) -> list[Table]:
+        conn = self._connect()
+        try:
+            objs = conn.execute("SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view') "
+                                "AND name NOT LIKE 'sqlite_%' ORDER BY name").fetchall()
+            tables = []
+            for name, kind, ddl in objs:
+                fks = {row[3]: (row[2], row[4] or "id") for row in conn.execute(f"PRAGMA foreign_key_list({_quote(name)})")}
+                cols = [Column(name=c[1], data_type=(c[2] or "TEXT").upper(), primary_key=bool(c[5]), references=fks.get(c[1]))
+                        for c in conn.execute(f"PRAGMA table_info({_quote(name)})")]
+                view_sql = None
+                if kind == "view" and ddl:
+                    m = re.search(r"\bAS\b\s*(.*)$", ddl, re.I | re.S)
+                    view_sql = m.group(1).strip().rstrip(";") if m else None
+                tables.append(Table(name=name, columns=cols, schema="main", kind=kind, view_sql=view_sql))
+            return tables
+        finally:
+            conn.close()
+
+    async def execute(self, sql: str, *, max_rows: int = 1000, timeout: float = 30.0) -> QueryResult:
+        parse_read_only(sql, self.dialect)
+        return await asyncio.to_thread(self._execute, sql, max_rows, timeout)
+
+    def _execute(self, sql: str, max_rows: int, timeout: float) -> QueryResult:
+        conn = self._connect()
+        deadline = time.monotonic() + timeout
+        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+        try:
+            cur = conn.execute(sql)
+            rows = cur.fetchmany(max_rows + 1)
+            columns = [d[0] for d in cur.description or []]
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise Upstream(f"The query took longer than {timeout:g} s and was stopped.") from None
+            raise Invalid(f"The database rejected the query: {exc}") from None
+        except sqlite3.Error as exc:
+            raise Invalid(f"The database rejected the query: {exc}") from None
+        finally:
+            conn.close()
+        truncated = len(rows) > max_rows
+        return QueryResult(columns, [[json_value(v) for v in r] for r in rows[:max_rows]], truncated)
+
+    async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:
+        def sample():
+            conn = self._connect()
+            try:
+                rows = conn.execute(f"SELECT DISTINCT {_quote(column)} FROM {_quote(table)} "
+                                    f"WHERE {_quote(column)} IS NOT NULL LIMIT {int(limit) + 1}").fetchall()
+            finally:
+                conn.close()
+            return None if len(rows) > limit else [str(r[0]) for r in rows]
+
+        return await asyncio.to_thread(sample)
+
+    async def close(self) -> None:
+        return None
