@@ -18,7 +18,7 @@ class AccessDefault(Strict):
 
 
 class AccessRule(Strict):
-    platform: Literal["slack", "telegram", "feishu", "rest", "*"] = "*"
+    platform: str = Field("*", pattern=r"^(\*|[a-z]+)$")  # slack | telegram | feishu | rest | *
     user: str = Field(min_length=1)  # platform user id; for REST an API key id or name
     role: str | None = None
     variables: dict = Field(default_factory=dict)

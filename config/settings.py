@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every knob of the service; each field's alias is the environment variable that sets it."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore")
 
     home: Path = Field(Path("./.tabletalk"), alias="TABLETALK_HOME")
     database_url: str | None = Field(None, alias="TABLETALK_DATABASE_URL")

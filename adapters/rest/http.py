@@ -11,9 +11,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from tabletalk.core.errors import Invalid, Unprocessable
+from tabletalk.core.store.models import ApiKey
 
 M = TypeVar("M", bound=BaseModel)
-API_KEY = "api_key"  # request[API_KEY] holds the authenticated ApiKey
+API_KEY = web.RequestKey("api_key", ApiKey)  # the authenticated key of a /api/v1 request
 
 
 def _default(value: Any):

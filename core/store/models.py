@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(timezone.utc)
 
 
 def new_id(prefix: str) -> str:
@@ -18,8 +18,12 @@ def new_id(prefix: str) -> str:
 
 
 def iso(dt: datetime | None) -> str | None:
-    """Timestamps are stored naive-UTC and shown as ISO 8601 with a Z."""
-    return None if dt is None else dt.replace(microsecond=dt.microsecond).isoformat(timespec="milliseconds") + "Z"
+    """Timestamps are stored in UTC and shown as ISO 8601 with a Z."""
+    if dt is None:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    return dt.isoformat(timespec="milliseconds") + "Z"
 
 
 def _json(default=None) -> Any:
