@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from tabletalk.core.datasources.base import QueryResult, json_value
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
-from tabletalk.core.policy.readonly import parse_read_only
+from tabletalk.core.policy.readonly import read_only_sql
 
 
 class SQLiteConfig(BaseModel):
@@ -79,8 +79,8 @@ class SQLiteConnector:
             conn.close()
 
     async def execute(self, sql: str, *, max_rows: int = 1000, timeout: float = 30.0) -> QueryResult:
-        parse_read_only(sql, self.dialect)
-        return await asyncio.to_thread(self._execute, sql, max_rows, timeout)
+        checked = read_only_sql(sql, self.dialect)
+        return await asyncio.to_thread(self._execute, checked, max_rows, timeout)
 
     def _execute(self, sql: str, max_rows: int, timeout: float) -> QueryResult:
         conn = self._connect()
