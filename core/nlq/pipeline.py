@@ -110,8 +110,10 @@ class Pipeline:
             views = {t.name.lower(): t.view_sql for t in full.tables if t.kind == "view" and t.view_sql}
             connector = await self.datasources.connector(ds)
 
+            schemas = {t.schema.lower() for t in full.tables if t.schema}
+
             def enforce(sql: str) -> str:
-                return scope.apply(sql, full.dialect, all_tables=all_tables, views=views)
+                return scope.apply(sql, full.dialect, all_tables=all_tables, views=views, schemas=schemas)
 
             t0 = time.perf_counter()
             sql = ask.sql

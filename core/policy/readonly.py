@@ -45,6 +45,9 @@ def parse_read_only(sql: str, dialect: str) -> exp.Expression:
             raise Invalid(f"The function {_function_name(node).upper()} is not allowed in queries.")
         if isinstance(node, exp.Into):
             raise Invalid("SELECT ... INTO writes data and is not allowed.")
+        if dialect == "duckdb" and isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
+            # DuckDB reads any file named in FROM ('x.csv', read_csv(...)): only declared tables may be queried.
+            raise Invalid("Only the datasource's tables can be queried; table functions and file paths are not allowed.")
         if isinstance(node, exp.Lock):
             raise Invalid("Locking clauses (FOR UPDATE/SHARE) are not allowed.")
     return tree

@@ -40,8 +40,9 @@ class Scope:
     def visible(self, all_tables: set[str]) -> set[str] | None:
         return visible_tables(self.rules, all_tables) if self.rules else None
 
-    def apply(self, sql: str, dialect: str, *, all_tables: set[str], views: dict[str, str] | None = None) -> str:
-        return apply_policies(sql, dialect, self.rules, self.values, all_tables=all_tables, views=views)
+    def apply(self, sql: str, dialect: str, *, all_tables: set[str], views: dict[str, str] | None = None,
+              schemas: set[str] | None = None) -> str:
+        return apply_policies(sql, dialect, self.rules, self.values, all_tables=all_tables, views=views, schemas=schemas)
 
 
 class PolicyService:
