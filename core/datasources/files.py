@@ -1,5 +1,7 @@
-"""CSV / Excel / Parquet files queried through DuckDB: each file becomes a view in a private
-in-memory database; queries run in a worker thread with a deadline (interrupt) and a row cap."""
+"""CSV / Excel / Parquet files queried through DuckDB: each file is loaded as a table of a private
+in-memory database, which is then sealed (no external access, configuration locked) so a query
+can never read another file. Queries run in a worker thread with a deadline and a row cap; a
+metadata sync reloads the files."""
 from __future__ import annotations
 
 import asyncio
@@ -77,8 +79,8 @@ class FileConnector:
                     db = None
                     return self._open_excel_via_pandas()
             for f in self._files():
-                db.execute(f"CREATE VIEW \"{_table_name(f)}\" AS SELECT * FROM {self._reader(f)}")
-            self._db = db
+                db.execute(f"CREATE TABLE \"{_table_name(f)}\" AS SELECT * FROM {self._reader(f)}")
+            self._db = _sealed(db)
         return self._db
 
     def _open_excel_via_pandas(self) -> duckdb.DuckDBPyConnection:
@@ -92,8 +94,8 @@ class FileConnector:
             db.register(f"_frame_{_table_name(f)}", frame)
             db.execute(f"CREATE TABLE \"{_table_name(f)}\" AS SELECT * FROM \"_frame_{_table_name(f)}\"")
             db.unregister(f"_frame_{_table_name(f)}")
-        self._db = db
-        return db
+        self._db = _sealed(db)
+        return self._db
 
     def _run(self, fn):
         with self._lock:  # one DuckDB connection, used by one thread at a time
@@ -107,6 +109,8 @@ class FileConnector:
         return f"Connected ({len(files)} {self.engine} file(s))"
 
     async def introspect(self) -> list[Table]:
+        await self.close()  # a sync reloads the files
+
         def read(db):
             tables = []
             for (name,) in db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
@@ -150,3 +154,9 @@ class FileConnector:
         if self._db is not None:
             db, self._db = self._db, None
             await asyncio.to_thread(db.close)
+
+
+def _sealed(db: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    db.execute("SET enable_external_access = false")
+    db.execute("SET lock_configuration = true")
+    return db
