@@ -8,6 +8,7 @@ from tabletalk.config.settings import Settings
 from tabletalk.core.auth import KeyService
 from tabletalk.core.canvas.service import CanvasService
 from tabletalk.core.datasources.service import DatasourceService
+from tabletalk.core.llm.registry import ModelRegistry
 from tabletalk.core.demo import DESCRIPTIONS, SAMPLE_QUESTIONS, build_demo
 from tabletalk.core.metadata.service import MetadataService
 from tabletalk.core.nlq.pipeline import Pipeline
@@ -33,7 +34,7 @@ class Core:
         self.metadata = MetadataService(self.store, self.datasources, value_cap=settings.value_index_cap)
         self.policies = PolicyService(self.store)
         self.training = TrainingService(self.store)
-        self.llm = _model_registry(settings)
+        self.llm = ModelRegistry.from_settings(settings)
         self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,
                                  training=self.training, llm=self.llm, settings=settings)
         self.canvas = CanvasService(self.store, self.pipeline, self.datasources)
@@ -71,15 +72,9 @@ class Core:
         return None if record is None else record.result
 
     async def close(self) -> None:
+        await self.llm.close()
         await self.metadata.close()
         await self.datasources.close()
         await self.store.close()
 
 
-def _model_registry(settings: Settings):
-    """The providers/models registry shared by the query engine and table generation."""
-    try:
-        from tabletalk.core.llm.registry import ModelRegistry
-    except ModuleNotFoundError:  # TODO(lead): remove once core/llm lands
-        return None
-    return ModelRegistry.from_settings(settings)

@@ -31,6 +31,8 @@ async def _run(request: web.Request, kind: str) -> web.Response:
               max_rows=body.max_rows, model=body.model)
     answer = await core.pipeline.run(ask, kind)
     out = answer.to_dict(kind)
+    if answer.upstream_failed:  # the model or the database is down: a 502 with the same body
+        return json_response({"detail": answer.message, **out}, status=502)
     if kind == "q2w" and answer.chart:
         out["chart_png_url"] = f"/api/v1/single-turn/q2w/{answer.id}/chart.png"
         await core.remember_result(answer.id, kind, body.datasource_id, answer.question, {"chart": answer.chart})

@@ -53,6 +53,7 @@ class Answer:
     engine: str | None = None  # training | builtin | llm | user
     filtered: bool = False      # computed under a row filter
     not_permitted: bool = False
+    upstream_failed: bool = False  # an LLM or the database did not answer
     timing: dict = field(default_factory=dict)
 
     def to_dict(self, kind: str) -> dict:
@@ -144,7 +145,7 @@ class Pipeline:
             answer.status, answer.not_permitted, answer.message = "failed", True, exc.detail
             answer.answer = exc.detail
         except Upstream as exc:
-            answer.status, answer.message = "failed", exc.detail
+            answer.status, answer.message, answer.upstream_failed = "failed", exc.detail, True
             answer.answer = exc.detail
         except Invalid as exc:
             answer.status, answer.message = "failed", exc.detail
@@ -164,8 +165,10 @@ class Pipeline:
                 previous = (last.get("question", ""), last["sql"])
         local = builtin.generate(answer.question, schema, today=today, training=pairs, previous=previous)
         answer._chart_hint = local.chart_hint  # type: ignore[attr-defined]
-        llm_ready = self.llm is not None and self.llm.available
-        if local.sql and (local.confidence >= CONFIDENT or not llm_ready):
+        llm_ready = self.llm.available
+        # Follow-ups in a conversation go to the model when there is one: resolving "that" is its strength.
+        confident = local.confidence >= CONFIDENT and (not ask.history or local.confidence >= 1.0)
+        if local.sql and (confident or not llm_ready):
             answer.engine = "builtin"
             return local.sql
         if not llm_ready:
@@ -200,7 +203,7 @@ class Pipeline:
 
     async def _answer_text(self, ask: Ask, answer: Answer, result) -> str:
         text = template_answer(answer.question, result.columns, result.data, result.truncated)
-        if answer.engine != "llm" or self.llm is None or not self.llm.available:
+        if answer.engine != "llm" or not self.llm.available:
             return text
         from tabletalk.core.nlq.llm import llm_answer
 
