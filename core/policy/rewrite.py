@@ -85,6 +85,11 @@ def apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], v
     for rule in rules:
         if rule.row_filter and rule.table.strip() != "*":
             filters.setdefault(_norm(rule.table), []).append(bind_filter(rule.row_filter, values, dialect))
+    for cte in tree.find_all(exp.CTE):
+        if cte.alias_or_name.lower() in all_tables:
+            # Engines disagree on what the name means inside the CTE (SQLite: circular reference,
+            # PostgreSQL: the real table), so a CTE may never stand in for a real table.
+            raise Invalid(f"A WITH clause may not reuse the name of the table '{cte.alias_or_name}'.")
     _rewrite(tree, dialect, visible, all_tables, filters, {k.lower(): v for k, v in (views or {}).items()},
              allowed_schemas, depth=0)
     return tree.sql(dialect=dialect, comments=False)
@@ -105,9 +110,6 @@ def _rewrite(tree: exp.Expression, dialect: str, visible: set[str], all_tables: 
             raise Forbidden(f"Only tables of this datasource can be queried; '{table.db}.{table.name}' is outside it.")
         in_scope, recursive = _cte_names_in_scope(table) if not db else (set(), set())
         if name in in_scope:
-            if name in recursive and name in all_tables:
-                # In a recursive WITH a table's own name could hide it from the filter: refuse.
-                raise Invalid(f"A recursive WITH clause may not reuse the name of the table '{table.name}'.")
             continue  # a CTE reference; the tables inside the CTE's body are rewritten on their own
         if name in views and name in all_tables:
             if name not in visible:
