@@ -43,8 +43,8 @@ FILLER = {"sold", "sell", "sells", "selling", "bought", "buy", "buys", "ordered"
           "valuable", "frequent", "often", "times", "time", "ago", "since", "until", "during", "cheapest", "latest",
           "newest", "oldest", "earliest", "biggest", "largest", "smallest", "highest", "lowest", "most", "least"}
 AGG_WORDS = [
-    (r"\bhow many\b|\bnumber of\b|\bcount\b|\bheadcount\b|\bhow often\b", "count"),
     (r"\baverage\b|\bavg\b|\bmean\b|\btypical\b", "avg"),
+    (r"\bhow many\b|\bnumber of\b|\bcount\b|\bheadcount\b|\bhow often\b", "count"),
     (r"\btotal\b|\bsum\b|\bcombined\b|\boverall\b|\bhow much\b", "sum"),
     (r"\bmaximum\b|\bmax\b|\bhighest\b|\blargest\b|\bbiggest\b|\bmost expensive\b|\blongest\b|\blatest\b|\bmost recent\b|\bnewest\b", "max"),
     (r"\bminimum\b|\bmin\b|\blowest\b|\bsmallest\b|\bcheapest\b|\bleast expensive\b|\bshortest\b|\bearliest\b|\boldest\b|\bfirst\b", "min"),
@@ -55,19 +55,33 @@ TOP_AFTER_RE = re.compile(r"\b(\d+)\s+(most|least|highest|lowest|largest|smalles
 SUPERLATIVE_RE = re.compile(r"\b(?:the\s+)?(most|least|highest|lowest|largest|smallest|biggest|fewest|best|worst|top)\b")
 COMPARE_RE = re.compile(
     r"\b(more than|greater than|larger than|bigger than|higher than|over|above|exceeding|at least|no less than|"
+    r"heavier than|longer than|more expensive than|older than|lighter than|shorter than|cheaper than|younger than|"
     r"less than|fewer than|lower than|smaller than|under|below|at most|no more than|equal to|exactly|of)\s+"
     r"(?:\$|€|£)?(-?\d+(?:\.\d+)?)\b")
 BETWEEN_RE = re.compile(r"\bbetween\s+(?:\$|€)?(-?\d+(?:\.\d+)?)\s+and\s+(?:\$|€)?(-?\d+(?:\.\d+)?)\b")
 COMPARE_OPS = {"more than": ">", "greater than": ">", "larger than": ">", "bigger than": ">", "higher than": ">",
                "over": ">", "above": ">", "exceeding": ">", "at least": ">=", "no less than": ">=", "less than": "<",
                "fewer than": "<", "lower than": "<", "smaller than": "<", "under": "<", "below": "<",
-               "at most": "<=", "no more than": "<=", "equal to": "=", "exactly": "=", "of": "="}
-ANTI_RE = re.compile(r"\b(?:have|has|had|with|got)\s+(?:no|zero|not any|never had any)\s+([a-z_]+)"
-                     r"|\bwithout\s+(?:any\s+|an?\s+)?([a-z_]+)|\bnever\s+(?:placed\s+|made\s+|had\s+)?(?:an?\s+|any\s+)?([a-z_]+)"
-                     r"|\b(?:do|does|did)\s+not\s+have\s+(?:any\s+|an?\s+)?([a-z_]+)")
+               "at most": "<=", "no more than": "<=", "equal to": "=", "exactly": "=", "of": "=",
+               "heavier than": ">", "longer than": ">", "more expensive than": ">", "older than": ">",
+               "lighter than": "<", "shorter than": "<", "cheaper than": "<", "younger than": "<"}
+# Adjectives that point at a kind of column ("heavier", "longest", "most expensive").
+ADJECTIVE_COLUMNS = [
+    (r"heav|light", ("weight", "kg", "mass", "lb")),
+    (r"long|short", ("length", "duration", "pages", "page", "minutes", "hours", "distance", "km", "days")),
+    (r"expensive|cheap|pric|costl", ("price", "cost", "amount", "fee", "total")),
+    (r"old|young", ("age", "birth", "born")),
+    (r"big|large|small|high|low", ("size", "amount", "total", "capacity", "weight", "value", "count", "quantity")),
+]
+ANTI_RE = re.compile(r"\b(?:have|has|had|with|got)\s+(?:no|zero|not any|never had any)\s+((?:[a-z_]+\s*){1,3})"
+                     r"|\bwithout\s+(?:any\s+|an?\s+)?((?:[a-z_]+\s*){1,3})|\bnever\s+((?:[a-z_]+\s*){1,4})"
+                     r"|\b(?:do|does|did)\s+not\s+have\s+(?:any\s+|an?\s+)?((?:[a-z_]+\s*){1,3})")
 GROUP_RE = re.compile(r"\b(?:per|by|for each|for every|each|every|across|split by|broken down by|grouped by|group by|"
                       r"breakdown by|split that by|split it by|break it down by|break that down by|by each)\s+([a-z_]+(?:\s[a-z_]+)?)")
-WHICH_RE = re.compile(r"^(?:which|what)\s+([a-z_]+(?:\s[a-z_]+)?)\s+(?:has|have|had|is|are|was|were|did|do|does|sold|got|made|generated|brought|spent|placed|with|bought)\b")
+WHICH_RE = re.compile(r"^(?:which|what)\s+([a-z_]+(?:\s[a-z_]+)?)\s+(?:has|have|had|is|are|was|were|did|do|does|sold|got|made|"
+                      r"generated|brought|spent|placed|with|bought|[a-z]+ed|sends?|ships?|gets?|makes?|owns?|sells?)\b")
+WHICH_ROW_RE = re.compile(r"^(?:which|what)\s+([a-z_]+)\s+(?:is|was|has)\s+(?:the\s+)?(most expensive|cheapest|longest|shortest|"
+                          r"heaviest|lightest|biggest|largest|smallest|oldest|newest|latest|earliest|highest|lowest)\b")
 FOLLOW_UP_RE = re.compile(r"^(?:and|what about|how about|now|only|just|but|same|split|break|also|then|ok|okay|show that|that)\b|\b(?:that|those|them|it)\b")
 BOOL_TRUE = re.compile(r"\b(active|enabled|verified|paid|open|available|published|completed|approved|current)\b")
 
@@ -112,6 +126,10 @@ class Intent:
     unknown: list[str] = field(default_factory=list)
     which: bool = False
     row_pick: str | None = None  # the superlative picking a row ("most expensive", "latest")
+    compare_words: dict = field(default_factory=dict)  # position -> comparative phrase ("heavier than")
+    subject_measure: bool = False  # a numeric column named before the entity ("cost of delayed shipments")
+    anti_candidates: list = field(default_factory=list)
+    words: set = field(default_factory=set)
 
     @property
     def has_subject(self) -> bool:
@@ -251,7 +269,14 @@ def read_question(question: str, lex: Lexicon, today: date) -> Intent:
     sup = SUPERLATIVE_RE.search(q)
     if sup and intent.top is None:
         intent.superlative = "asc" if sup.group(1) in ("least", "lowest", "smallest", "fewest", "worst") else "desc"
-    wm = WHICH_RE.search(q)
+    wr = WHICH_ROW_RE.search(q)
+    if wr and lex.table_words.get(stem(wr.group(1))):
+        # "which book is the longest": one row of that table, ordered by the adjective's column.
+        intent.row_pick = wr.group(2)
+        desc = not re.search(r"cheap|short|light|young|earliest|lowest|smallest", wr.group(2))
+        intent.top, intent.agg = (1, "desc" if desc else "asc"), None
+        q = q[:wr.end(1)] + " " + q[wr.end():]
+    wm = None if wr else WHICH_RE.search(q)
     if wm:
         intent.which = True
     mb = BETWEEN_RE.search(q)
@@ -262,12 +287,12 @@ def read_question(question: str, lex: Lexicon, today: date) -> Intent:
         if mc.group(1) == "of" and not re.search(r"\b(rating|score|age|size|level|grade)\s+of\s+\d", q):
             continue
         intent.compares.append((COMPARE_OPS[mc.group(1)], float(mc.group(2)), mc.start()))
+        if mc.group(1).endswith(" than") and mc.group(1).split()[0] not in ("more", "less", "greater", "fewer", "at", "no", "equal"):
+            intent.compare_words[mc.start()] = mc.group(1)
     q_no_cmp = COMPARE_RE.sub(lambda mc: " " if mc.group(1) != "of" else mc.group(0), q)
 
     am = ANTI_RE.search(q_no_cmp)
-    anti_word = None
-    if am:
-        anti_word = next(g for g in am.groups() if g)
+    anti_words = next((g for g in am.groups() if g), "") if am else ""
     # Values first: "cancelled orders", "in Berlin".
     values = _match_values(lex, q_no_cmp, set())
     covered: list[tuple[int, int]] = []
@@ -281,7 +306,13 @@ def read_question(question: str, lex: Lexicon, today: date) -> Intent:
         ref, table = _resolve_phrase(lex, phrase)
         if ref is None and table is None and " " in phrase:
             ref, table = _resolve_phrase(lex, phrase.split()[0])
-        if ref is not None:
+        if ref is not None and _numeric(ref.column):
+            # "top 3 projects by budget": ranking by a measure, not grouping by its values.
+            intent.mentioned_columns.append((gm.start(1), ref))
+            group_spans.append((gm.start(), gm.end()))
+            if intent.top is None and intent.superlative is None:
+                intent.superlative = "desc"
+        elif ref is not None:
             intent.groups.append(ref)
             group_spans.append((gm.start(), gm.end()))
         elif table is not None:
@@ -319,13 +350,25 @@ def read_question(question: str, lex: Lexicon, today: date) -> Intent:
         if not tables and not cols and not in_group and word not in STOP and word not in FILLER and w not in FILLER \
                 and not word.isdigit() and _number(word) is None and len(word) > 2:
             intent.unknown.append(word)
-    if anti_word:
-        aw = stem(anti_word)
-        found = lex.table_words.get(aw) or []
-        target = next((t for t in found if stem(t.name) == aw), found[0] if found else None)
-        if target is not None:
-            intent.anti = target
-            intent.mentioned_tables = [(p, t) for p, t in intent.mentioned_tables if t is not target]
+    if anti_words:
+        for word in anti_words.split():
+            w = stem(word)
+            found = lex.table_words.get(w) or (lex.table_words.get(word[:-2]) or lex.table_words.get(word[:-1]) or []
+                                               if word.endswith("ed") else [])
+            target = next((t for t in found if w in (stem(t.name), stem(t.name.split("_")[-1]))), found[0] if found else None)
+            if target is not None and target not in intent.anti_candidates:
+                intent.anti_candidates.append(target)
+        if intent.anti_candidates:
+            intent.anti = intent.anti_candidates[0]
+            anti_set = set(map(id, intent.anti_candidates))
+            first = min((p for p, t in intent.mentioned_tables if id(t) not in anti_set), default=None)
+            intent.mentioned_tables = [(p, t) for p, t in intent.mentioned_tables
+                                       if id(t) not in anti_set or (first is not None and p < first)]
+    first_table = min((p for p, _ in intent.mentioned_tables), default=10**6)
+    cmp_zone = [(p, p + 30) for _, _, p in intent.compares]
+    intent.subject_measure = any(_numeric(r.column) and p < first_table and not any(a <= p < b for a, b in cmp_zone)
+                                 for p, r in intent.mentioned_columns)
+    intent.words = {stem(w) for _, w in _tokens(q)}
     _bool_filters(intent, lex, q_no_cmp)
     return intent
 
@@ -523,7 +566,8 @@ def build_sql(intent: Intent, lex: Lexicon, dialect: str) -> tuple[str | None, l
                 measure = None
     agg = intent.agg
     if agg is None:
-        if measure is not None and (intent.money or intent.groups or intent.group_tables or intent.bucket or intent.which):
+        if measure is not None and (intent.money or intent.groups or intent.group_tables or intent.bucket or intent.which
+                                    or intent.subject_measure):
             agg = "sum"
         elif intent.groups or intent.group_tables or intent.bucket:
             agg = "count"
@@ -592,7 +636,15 @@ def build_sql(intent: Intent, lex: Lexicon, dialect: str) -> tuple[str | None, l
             s.where.append(f"{s.col(t.name, c.name)} BETWEEN {_fmt_number(lo)} AND {_fmt_number(hi)}")
             understood.append(f"filter: {t.name}.{c.name} between {_fmt_number(lo)} and {_fmt_number(hi)}")
     date_ref = None
-    if intent.window or intent.bucket:
+    year_col = _year_column(intent, base) if intent.window and not intent.bucket else None
+    if year_col is not None:
+        w = intent.window
+        if w.start:
+            s.where.append(f"{s.col(base.name, year_col.name)} >= {w.start.year}")
+        if w.end:
+            s.where.append(f"{s.col(base.name, year_col.name)} < {w.end.year + (1 if (w.end.month, w.end.day) != (1, 1) else 0)}")
+        understood.append(f"year: {base.name}.{year_col.name} {w.label}")
+    elif intent.window or intent.bucket:
         hint = {stem(w) for w in re.findall(r"[a-z]+", " ".join(intent.unknown))} | {stem(t.name) for _, t in intent.mentioned_tables}
         date_ref = _date_column(base, lex, hint, [t for t in group_anchor_tables + filter_tables])
         if date_ref is None:
@@ -608,12 +660,12 @@ def build_sql(intent: Intent, lex: Lexicon, dialect: str) -> tuple[str | None, l
             understood.append(f"date: {date_ref.table.name}.{date_ref.column.name} {w.label}")
 
     if intent.anti is not None:
-        edge = next((e for e in lex.edges.get(base.name, []) if intent.anti.name in (e[0], e[2])), None)
-        if edge is None:
+        link = _anti_link(lex, base, intent.anti_candidates or [intent.anti])
+        if link is None:
             return None, understood + [f"no link between {base.name} and {intent.anti.name}"], None
-        t1, c1, t2, c2 = edge
-        s.where.append(f"NOT EXISTS (SELECT 1 FROM {s.ident(intent.anti.name)} WHERE {s.col(t1, c1)} = {s.col(t2, c2)})")
-        understood.append(f"without: {intent.anti.name}")
+        other, (t1, c1, t2, c2) = link
+        s.where.append(f"NOT EXISTS (SELECT 1 FROM {s.ident(other)} WHERE {s.col(t1, c1)} = {s.col(t2, c2)})")
+        understood.append(f"without: {other}")
 
     # Group by columns (or an entity's label column), time buckets.
     group_exprs: list[tuple[str, str]] = []
@@ -704,14 +756,12 @@ def build_sql(intent: Intent, lex: Lexicon, dialect: str) -> tuple[str | None, l
     order = ""
     direction = (intent.top[1] if intent.top else intent.superlative or ("desc" if intent.agg == "max" else "asc")).upper()
     order_ref = None
-    if measure is not None:
+    ranking_rows = bool(intent.top or intent.superlative or intent.row_pick)
+    if measure is not None and ranking_rows and not intent.row_pick:
         order = f" ORDER BY {s.expr(measure)} {direction}"
         order_ref = measure.label
-    elif intent.row_pick and not re.search(r"latest|recent|newest|earliest|oldest", intent.row_pick):
-        nums = [c for c in base.columns if _numeric(c)]
-        pricey = [c for c in nums if any(k in c.name.lower() for k in (UNIT_PRICE_COLUMNS if "expensive" in intent.row_pick
-                                                                       or "cheap" in intent.row_pick else MONEY_COLUMNS))]
-        pick = (pricey or nums or [None])[0]
+    elif intent.row_pick and not re.search(r"latest|recent|newest|earliest", intent.row_pick):
+        pick = _adjective_column(intent.row_pick, base)
         if pick is not None:
             order = f" ORDER BY {s.col(base.name, pick.name)} {direction}"
             order_ref = pick.name
@@ -728,7 +778,50 @@ def build_sql(intent: Intent, lex: Lexicon, dialect: str) -> tuple[str | None, l
     return f"SELECT {cols} {s.from_clause()}{s.where_clause()}{order} LIMIT {limit}", understood, None
 
 
+def _year_column(intent: Intent, table: Table) -> Column | None:
+    """An integer year column ("published_year") that a year window should filter, when the
+    question names it or the table has no date column."""
+    years = [c for c in table.columns if c.kind == "number" and "year" in c.name.lower()]
+    if not years:
+        return None
+    named = [c for c in years if set(w for w in re.split(r"[_\W]+", c.name.lower()) if w != "year") & intent.words
+             or any(w.startswith(x[:5]) for w in intent.words for x in c.name.lower().split("_") if len(x) > 4 and x != "year")]
+    if named:
+        return named[0]
+    return years[0] if not any(c.kind == "date" for c in table.columns) else None
+
+
+def _anti_link(lex: Lexicon, base: Table, candidates: list[Table]):
+    """The table whose rows reference `base` for "X with no Y": Y itself when it points at X,
+    else a link table that points at both ("members who never borrowed a book" → loans)."""
+    for target in candidates:
+        edge = next((e for e in lex.edges.get(base.name, []) if e[0] == target.name and e[2] == base.name), None)
+        if edge is not None:
+            return target.name, edge
+    for target in candidates:
+        for e in lex.edges.get(base.name, []):
+            if e[2] == base.name and any(x[0] == e[0] and x[2] == target.name for x in lex.edges.get(e[0], [])):
+                return e[0], e
+    return None
+
+
+def _adjective_column(adjective: str, table: Table) -> Column | None:
+    nums = [c for c in table.columns if _numeric(c)]
+    for pattern, stems in ADJECTIVE_COLUMNS:
+        if re.search(pattern, adjective):
+            for want in stems:
+                hit = next((c for c in nums if want in c.name.lower()), None)
+                if hit is not None:
+                    return hit
+    money = [c for c in nums if any(k in c.name.lower() for k in MONEY_COLUMNS)]
+    return (money or nums or [None])[0]
+
+
 def _compare_target(intent: Intent, lex: Lexicon, pos: int, measure: Measure | None, base: Table) -> tuple[Table, Column] | None:
+    if pos in intent.compare_words:
+        col = _adjective_column(intent.compare_words[pos], base)
+        if col is not None:
+            return base, col
     before = [(p, r) for p, r in intent.mentioned_columns if _numeric(r.column) and p < pos]
     if before:
         p, ref = max(before, key=lambda x: (x[0], x[1].table is base, -lex.distance(base.name, x[1].table.name)))

@@ -26,7 +26,7 @@ SYNONYM_GROUPS = [
     ["patient", "client"],
     ["doctor", "physician", "practitioner"],
     ["book", "title"],
-    ["loan", "borrowing", "checkout"],
+    ["loan", "borrowing", "borrow", "checkout", "lending"],
     ["shipment", "delivery", "parcel", "package"],
     ["invoice", "bill"],
     ["subscription", "plan"],
@@ -65,6 +65,8 @@ def stem(word: str) -> str:
         return w
     if w.endswith("ies") and len(w) > 4:
         return w[:-3] + "y"
+    if w.endswith("ouses"):  # warehouses, houses
+        return w[:-1]
     if w.endswith(("sses", "uses", "xes", "ches", "shes")):
         return w[:-2]
     if w.endswith("ss") or w.endswith("us") or w.endswith("is"):
