@@ -374,6 +374,17 @@ def read_question(question: str, lex: Lexicon, today: date) -> Intent:
 
 
 def _bool_filters(intent: Intent, lex: Lexicon, q: str) -> None:
+    # A boolean column named in the question ("active employees", "unpaid invoices", "not resolved").
+    for t in lex.schema.tables:
+        for c in t.columns:
+            if c.kind != "bool":
+                continue
+            word = re.sub(r"^(is|has|was)_", "", c.name.lower())
+            m = re.search(r"\b(not\s+|un|in|non[- ]?)?" + re.escape(word) + r"\b", q)
+            if m:
+                value = not m.group(1)
+                intent.filters.append(Filter(ColumnRef(t, c), "=", value, f"{t.name}.{c.name} = {value}"))
+                return
     for m in BOOL_TRUE.finditer(q):
         word = m.group(1)
         negated = bool(re.search(r"\b(not|in|un|non)[- ]?" + word, q[max(0, m.start() - 4):m.end()]))
@@ -770,12 +781,12 @@ def build_sql(intent: Intent, lex: Lexicon, dialect: str) -> tuple[str | None, l
         if dref is not None:
             order = f" ORDER BY {s.col(dref.table.name, dref.column.name)} {direction}"
             order_ref = dref.column.name
-    limit = intent.top[0] if intent.top else (1 if order else 200)
+    limit = intent.top[0] if intent.top else (1 if order else None)  # plain lists: the executor's row cap applies
     if intent.top or order:
         understood.append(f"order by: {order_ref or 'value'} {direction.lower()}, limit {limit}")
     if s.fanout:
         cols = f"DISTINCT {cols}"
-    return f"SELECT {cols} {s.from_clause()}{s.where_clause()}{order} LIMIT {limit}", understood, None
+    return f"SELECT {cols} {s.from_clause()}{s.where_clause()}{order}" + (f" LIMIT {limit}" if limit else ""), understood, None
 
 
 def _year_column(intent: Intent, table: Table) -> Column | None:
