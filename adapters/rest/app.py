@@ -49,6 +49,9 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None) ->
     from tabletalk.bot.dispatcher import Dispatcher
 
     app[DISPATCHER] = Dispatcher(app[CORE])
+    from tabletalk.adapters.delivery import install
+
+    install(app)
 
     async def lifecycle(app: web.Application):
         c = app[CORE]

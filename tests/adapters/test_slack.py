@@ -1,0 +1,140 @@
+"""Slack end to end: signed Events API deliveries into the real service, answers through slack_sdk to
+a local fake Slack Web API."""
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tabletalk.adapters.delivery import DELIVERIES
+from tabletalk.adapters.rest.app import CORE, create_app
+from tests.conftest import ADMIN, demo_id, make_settings
+from tests.fakes.slack_api import FakeSlack
+
+SECRET = "slack-signing-secret"
+
+
+@pytest.fixture
+async def service(tmp_path):
+    async with FakeSlack() as slack:
+        app = create_app(make_settings(tmp_path / "home"))
+        server = TestServer(app)
+        await server.start_server()
+        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as http:
+            ds = await demo_id(type("C", (), {"get": lambda self, p, **kw: http.get(p, **kw)})())
+            yield {"app": app, "server": server, "http": http, "slack": slack, "ds": ds,
+                   "hook": str(server.make_url("/webhooks/slack/shop"))}
+        await server.close()
+
+
+async def _bot(service, **extra) -> None:
+    body = {"id": "shop", "name": "Shop", "datasource_ids": [service["ds"]],
+            "channels": {"slack": {"bot_token": "xoxb-test", "signing_secret": SECRET, "api_base_url": service["slack"].api_url}}}
+    body.update(extra)
+    async with service["http"].post("/api/v1/bots", headers=ADMIN, json=body) as resp:
+        assert resp.status == 201, await resp.text()
+
+
+def mention(text: str, user: str = "U1", channel: str = "C1", ts: str = "1700000000.000100") -> dict:
+    return {"type": "app_mention", "user": user, "text": f"<@UBOT> {text}", "channel": channel, "ts": ts}
+
+
+async def test_url_verification_answers_the_challenge(service):
+    await _bot(service)
+    body = b'{"type": "url_verification", "challenge": "xyz"}'
+    async with service["http"].post("/webhooks/slack/shop", data=body, headers=FakeSlack.sign(SECRET, body)) as resp:
+        assert resp.status == 200 and (await resp.json())["challenge"] == "xyz"
+
+
+async def test_mention_is_answered_in_the_thread(service):
+    await _bot(service)
+    slack = service["slack"]
+    resp = await slack.send_event(service["hook"], SECRET, mention("How many orders are there?"))
+    assert resp.status == 200
+    update = (await slack.wait_for("chat.update"))[0].data
+    posted = slack.called("chat.postMessage")[0].data
+    assert posted["thread_ts"] == "1700000000.000100" and posted["text"] == "Working on it…"
+    assert update["text"] == "There are 400 orders."
+    assert any("SQL" in str(b) for b in update["blocks"])
+
+
+async def test_redelivered_event_is_answered_once(service):
+    await _bot(service)
+    slack = service["slack"]
+    for retry in (None, 1, 2):
+        await slack.send_event(service["hook"], SECRET, mention("How many customers are there?"), event_id="EvSAME", retry_num=retry)
+    await slack.wait_for("chat.update")
+    await service["app"][DELIVERIES].drain()
+    assert len(slack.called("chat.postMessage")) == 1 and len(slack.called("chat.update")) == 1
+
+
+@pytest.mark.parametrize("kind", ["bad_signature", "stale"])
+async def test_bad_or_stale_signatures_are_rejected(service, kind):
+    await _bot(service)
+    slack = service["slack"]
+    kwargs = {"bad_signature": True} if kind == "bad_signature" else {"timestamp": int(time.time()) - 600}
+    resp = await slack.send_event(service["hook"], SECRET, mention("How many orders are there?"), **kwargs)
+    assert resp.status == 401
+    assert slack.calls == []
+
+
+async def test_bot_messages_edits_and_plain_channel_messages_are_ignored(service):
+    await _bot(service)
+    slack = service["slack"]
+    await slack.send_event(service["hook"], SECRET, {**mention("hi"), "bot_id": "B9"})
+    await slack.send_event(service["hook"], SECRET, {"type": "message", "subtype": "message_changed", "channel": "C1", "user": "U1", "text": "x"})
+    await slack.send_event(service["hook"], SECRET, {"type": "message", "channel": "C1", "channel_type": "channel", "user": "U1", "text": "How many orders?"})
+    await slack.send_event(service["hook"], SECRET, {"type": "message", "channel": "D1", "channel_type": "im", "user": "U1",
+                                                     "text": "How many products are there?", "ts": "1.2"})
+    update = (await slack.wait_for("chat.update"))[0].data
+    assert update["text"] == "There are 12 products."
+    assert len(slack.called("chat.postMessage")) == 1
+
+
+async def test_rate_limits_and_errors_from_slack_are_retried(service):
+    await _bot(service)
+    slack = service["slack"]
+    slack.fail_next("chat.postMessage", 429, retry_after=1)
+    slack.fail_next("chat.update", 500)
+    await slack.send_event(service["hook"], SECRET, mention("How many orders are there?"))
+    update = await slack.wait_for("chat.update", count=2)
+    assert update[-1].data["text"] == "There are 400 orders."
+    assert len(slack.called("chat.postMessage")) == 2
+
+
+async def test_chart_and_csv_are_uploaded(service):
+    await _bot(service)
+    slack = service["slack"]
+    await slack.send_event(service["hook"], SECRET, mention("revenue per month"))
+    await slack.wait_for("files.completeUploadExternal", count=2)
+    sizes = [c.data["size"] for c in slack.called("upload")]
+    assert len(sizes) == 2 and all(s > 0 for s in sizes)
+    png = next(b for b in slack.uploads.values() if b.startswith(b"\x89PNG"))
+    assert len(png) > 1000
+
+
+async def test_two_users_in_one_channel_get_their_own_rows(service):
+    http, slack = service["http"], service["slack"]
+    async with http.post("/api/v1/roles", headers=ADMIN, json={"name": "city", "variables": [{"name": "city"}]}) as r:
+        role = await r.json()
+    async with http.post("/api/v1/policies", headers=ADMIN, json={
+            "role_id": role["id"], "datasource_id": service["ds"],
+            "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]}) as r:
+        assert r.status == 201
+    await _bot(service, access={"users": [
+        {"platform": "slack", "user": "UBERLIN", "role": "city", "variables": {"city": "Berlin"}},
+        {"platform": "slack", "user": "UPARIS", "role": "city", "variables": {"city": "Paris"}}]})
+    await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UBERLIN", ts="1.1"))
+    await slack.wait_for("chat.update")
+    await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UPARIS", ts="2.2"))
+    await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="USTRANGER", ts="3.3"))
+    updates = [c.data["text"] for c in await slack.wait_for("chat.update", count=3)]
+    db = sqlite3.connect(service["app"][CORE].home / "demo" / "shop.db")
+    truth = {city: n for city, n in db.execute("SELECT city, COUNT(*) FROM customers GROUP BY city")}
+    assert updates[0] == f"There are {truth['Berlin']} customers."
+    assert f"There are {truth['Paris']} customers." in updates[1:]
+    assert truth["Berlin"] != truth["Paris"]
+    assert any("don't have access" in u for u in updates)

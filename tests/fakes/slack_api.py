@@ -1,0 +1,128 @@
+"""A local fake of Slack's Web API (enough for slack_sdk's AsyncWebClient) and a signed Events API sender.
+
+    async with FakeSlack() as slack:
+        bot_channels = {"slack": {"bot_token": "xoxb-1", "signing_secret": SECRET, "api_base_url": slack.api_url}}
+        await slack.send_event(service_url, SECRET, {"type": "app_mention", ...})   # signed exactly like Slack
+        await slack.wait_for("chat.update")                                            # recorded API calls
+        slack.fail_next("chat.postMessage", status=429, times=1, retry_after=1)
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    method: str
+    data: dict
+    files: dict = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self):
+        self.calls: list[Call] = []
+        self._failures: dict[str, list[tuple[int, float]]] = {}
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.uploads: dict[str, bytes] = {}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def fail_next(self, method: str, status: int, times: int = 1, retry_after: float = 0) -> None:
+        self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def called(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.called(method)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{method} was called {len(self.called(method))} times, expected {count}: "
+                                     f"{[c.method for c in self.calls]}")
+            await asyncio.sleep(0.02)
+        return self.called(method)
+
+    async def __aenter__(self) -> "FakeSlack":
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._runner.cleanup()
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            data = await request.json()
+        else:
+            data = dict(await request.post())
+        for key in ("blocks", "files"):
+            if isinstance(data.get(key), str):
+                try:
+                    data[key] = json.loads(data[key])
+                except json.JSONDecodeError:
+                    pass
+        self.calls.append(Call(method, data))
+        pending = self._failures.get(method)
+        if pending:
+            status, retry_after = pending.pop(0)
+            headers = {"Retry-After": str(int(retry_after))} if retry_after else {}
+            return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},
+                                     status=status, headers=headers)
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts)}"
+            return web.json_response({"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}", "file_id": file_id})
+        if method == "files.completeUploadExternal":
+            files = data.get("files") or []
+            return web.json_response({"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]})
+        if method == "conversations.open":
+            return web.json_response({"ok": True, "channel": {"id": f"D{data.get('users', 'U')}"}})
+        if method == "auth.test":
+            return web.json_response({"ok": True, "user_id": "UBOT", "bot_id": "BBOT"})
+        return web.json_response({"ok": True, "channel": data.get("channel"), "ts": data.get("ts") or ts,
+                                  "message": {"text": data.get("text"), "ts": ts}})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.uploads[request.match_info["file_id"]] = body
+        self.calls.append(Call("upload", {"file_id": request.match_info["file_id"], "size": len(body)}))
+        return web.Response(text="OK")
+
+    @staticmethod
+    def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}", "Content-Type": "application/json"}
+
+    async def send_event(self, url: str, secret: str, event: dict, *, event_id: str | None = None,
+                         timestamp: int | None = None, retry_num: int | None = None, bad_signature: bool = False) -> aiohttp.ClientResponse:
+        payload = {"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event": event,
+                   "event_id": event_id or f"Ev{next(self._ts)}", "event_time": int(time.time())}
+        body = json.dumps(payload).encode()
+        headers = self.sign("wrong-secret" if bad_signature else secret, body, timestamp)
+        if retry_num is not None:
+            headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+                return resp
