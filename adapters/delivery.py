@@ -22,6 +22,7 @@ class Deliveries:
     def __init__(self):
         self.tasks: set[asyncio.Task] = set()
         self._limits: dict[str, asyncio.Semaphore] = {}
+        self.identities: dict[str, tuple] = {}  # per platform token: the bot's own identity (e.g. Telegram getMe)
 
     def start(self, bot_id: str, work: Awaitable[None], *, label: str) -> asyncio.Task:
         limit = self._limits.setdefault(bot_id, asyncio.Semaphore(PER_BOT_CONCURRENCY))

@@ -1,0 +1,105 @@
+"""Telegram end to end: Updates into the real service, answers through python-telegram-bot to a fake Bot API."""
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tabletalk.adapters.delivery import DELIVERIES
+from tabletalk.adapters.rest.app import create_app
+from tabletalk.adapters.telegram_render import render
+from tabletalk.bot.messages import Reply
+from tests.conftest import ADMIN, demo_id, make_settings
+from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegram
+
+SECRET = "tg-secret"
+
+
+@pytest.fixture
+async def service(tmp_path):
+    async with FakeTelegram() as tg:
+        app = create_app(make_settings(tmp_path / "home"))
+        server = TestServer(app)
+        await server.start_server()
+        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as http:
+            ds = await demo_id(type("C", (), {"get": lambda self, p, **kw: http.get(p, **kw)})())
+            body = {"id": "shop", "name": "Shop", "datasource_ids": [ds], "welcome_message": "Hello from the shop!",
+                    "sample_questions": ["How many orders are there?"],
+                    "channels": {"telegram": {"token": "123:ABC", "secret_token": SECRET, "api_base_url": tg.api_url}}}
+            async with http.post("/api/v1/bots", headers=ADMIN, json=body) as resp:
+                assert resp.status == 201, await resp.text()
+            yield {"app": app, "tg": tg, "hook": str(server.make_url("/webhooks/telegram/shop"))}
+        await server.close()
+
+
+async def test_private_question_is_answered_by_editing_the_progress_message(service):
+    tg = service["tg"]
+    assert await tg.send_update(service["hook"], SECRET, tg.message("How many orders are there?")) == 200
+    edit = (await tg.wait_for("editMessageText"))[0].data
+    assert tg.called("sendChatAction")[0].data["action"] == "typing"
+    assert tg.called("sendMessage")[0].data["text"] == "Working on it…"
+    assert edit["text"].startswith("There are 400 orders.") and edit["parse_mode"] == "HTML"
+
+
+async def test_start_sends_welcome_and_samples(service):
+    tg = service["tg"]
+    await tg.send_update(service["hook"], SECRET, tg.message("/start"))
+    edit = (await tg.wait_for("editMessageText"))[0].data
+    assert "Hello from the shop!" in edit["text"] and "How many orders are there?" in edit["text"]
+
+
+async def test_wrong_secret_token_is_rejected(service):
+    tg = service["tg"]
+    assert await tg.send_update(service["hook"], "nope", tg.message("How many orders are there?")) == 401
+    assert await tg.send_update(service["hook"], None, tg.message("How many orders are there?")) == 401
+    assert tg.calls == []
+
+
+async def test_same_update_is_answered_once(service):
+    tg = service["tg"]
+    update = tg.message("How many customers are there?", update_id=5555)
+    for _ in range(5):
+        await tg.send_update(service["hook"], SECRET, update)
+    await tg.wait_for("editMessageText")
+    await service["app"][DELIVERIES].drain()
+    assert len(tg.called("editMessageText")) == 1
+
+
+async def test_group_rules(service):
+    tg = service["tg"]
+    group = {"chat_id": -100, "chat_type": "supergroup"}
+    await tg.send_update(service["hook"], SECRET, tg.message("How many orders are there?", **group))  # ignored
+    await tg.send_update(service["hook"], SECRET, tg.message(f"@{BOT_USERNAME} How many products are there?", **group))
+    await tg.send_update(service["hook"], SECRET, tg.message("How many customers are there?", reply_to_bot=True, **group))
+    await tg.send_update(service["hook"], SECRET, tg.message("/help", **group))
+    edits = [c.data["text"] for c in await tg.wait_for("editMessageText", count=3)]
+    await service["app"][DELIVERIES].drain()
+    assert len(tg.called("editMessageText")) == 3
+    assert any(t.startswith("There are 12 products.") for t in edits)
+    assert any(t.startswith("There are 60 customers.") for t in edits)
+    assert not any("400 orders" in t for t in edits)
+
+
+async def test_rate_limit_is_retried(service):
+    tg = service["tg"]
+    tg.fail_next("sendMessage", 429, retry_after=1)
+    await tg.send_update(service["hook"], SECRET, tg.message("How many orders are there?"))
+    edit = (await tg.wait_for("editMessageText"))[0].data
+    assert edit["text"].startswith("There are 400 orders.")
+    assert len(tg.called("sendMessage")) == 2
+
+
+async def test_chart_is_sent_as_photo(service):
+    tg = service["tg"]
+    await tg.send_update(service["hook"], SECRET, tg.message("revenue per month"))
+    await tg.wait_for("sendPhoto")
+    await tg.wait_for("sendDocument")
+
+
+def test_long_answers_are_split_and_escaped():
+    reply = Reply(text="<b>" + "x" * 5000, sql="SELECT 1 WHERE a < b",
+                  dataframe={"columns": ["a", "b"], "data": [[i, "<tag>"] for i in range(10)]})
+    parts = render(reply)
+    assert all(len(p) <= 4096 for p in parts) and len(parts) >= 2
+    joined = "".join(parts)
+    assert "&lt;b&gt;" in joined and "<pre>" in joined and "a &lt; b" in joined

@@ -1,0 +1,109 @@
+"""A local fake of the Telegram Bot API (enough for python-telegram-bot) and an Update sender.
+
+    async with FakeTelegram() as tg:
+        channels = {"telegram": {"token": "123:ABC", "secret_token": "s3", "api_base_url": tg.api_url}}
+        await tg.send_update(service_url, "s3", tg.private_message("How many orders?"))
+        await tg.wait_for("editMessageText")
+        tg.fail_next("sendMessage", 429, retry_after=1)
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+
+import aiohttp
+from aiohttp import web
+
+from tests.fakes.slack_api import Call
+
+BOT_ID, BOT_USERNAME = 777, "tabletalk_bot"
+
+
+class FakeTelegram:
+    def __init__(self):
+        self.calls: list[Call] = []
+        self._failures: dict[str, list[tuple[int, float]]] = {}
+        self._ids = itertools.count(100)
+        self._runner = None
+        self.port = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail_next(self, method: str, status: int, times: int = 1, retry_after: float = 0) -> None:
+        self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def called(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.called(method)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{method}: {len(self.called(method))} calls, expected {count}: {[c.method for c in self.calls]}")
+            await asyncio.sleep(0.02)
+        return self.called(method)
+
+    async def __aenter__(self) -> "FakeTelegram":
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._api)
+        app.router.add_get("/bot{token}/{method}", self._api)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._runner.cleanup()
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            data = await request.json()
+        else:
+            form = await request.post()
+            data = {k: (v if isinstance(v, str) else f"<file {getattr(v, 'filename', '')}>") for k, v in form.items()}
+        self.calls.append(Call(method, data))
+        pending = self._failures.get(method)
+        if pending:
+            status, retry_after = pending.pop(0)
+            body = {"ok": False, "error_code": status, "description": "Too Many Requests" if status == 429 else "Internal Server Error"}
+            if status == 429:
+                body["parameters"] = {"retry_after": int(retry_after)}
+            return web.json_response(body, status=status)
+        if method == "getMe":
+            result = {"id": BOT_ID, "is_bot": True, "first_name": "TableTalk", "username": BOT_USERNAME,
+                      "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+        elif method in ("sendMessage", "editMessageText", "sendPhoto", "sendDocument"):
+            chat_id = int(data.get("chat_id", 0))
+            mid = int(data["message_id"]) if method == "editMessageText" else next(self._ids)
+            result = {"message_id": mid, "date": int(time.time()), "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                      "text": data.get("text", "")}
+        elif method == "getUpdates":
+            result = []
+        else:
+            result = True
+        return web.json_response({"ok": True, "result": result})
+
+    def message(self, text: str, *, chat_id: int = 42, chat_type: str = "private", user_id: int = 42,
+                update_id: int | None = None, reply_to_bot: bool = False) -> dict:
+        msg = {"message_id": next(self._ids), "date": int(time.time()), "text": text,
+               "chat": {"id": chat_id, "type": chat_type}, "from": {"id": user_id, "is_bot": False, "first_name": "U"}}
+        if reply_to_bot:
+            msg["reply_to_message"] = {"message_id": 1, "date": 0, "chat": msg["chat"],
+                                       "from": {"id": BOT_ID, "is_bot": True, "first_name": "TableTalk"}}
+        return {"update_id": update_id if update_id is not None else next(self._ids), "message": msg}
+
+    async def send_update(self, url: str, secret: str | None, update: dict) -> int:
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=json.dumps(update), headers=headers) as resp:
+                await resp.read()
+                return resp.status
