@@ -38,7 +38,43 @@ def _bots_check(args: argparse.Namespace) -> int:
     return status
 
 
-COMMANDS = {"serve": _serve, "bots": lambda a: a.bots_func(a)}
+async def _with_dispatcher(fn):
+    """Run `fn(dispatcher)` against the home's metadata, without serving HTTP."""
+    from tabletalk.bot.dispatcher import Dispatcher
+    from tabletalk.core.runtime import Core
+
+    core = Core(Settings())
+    await core.start()
+    dispatcher = Dispatcher(core)
+    await dispatcher.start()
+    try:
+        return await fn(dispatcher)
+    finally:
+        await core.close()
+
+
+def _telegram(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tabletalk.adapters import telegram
+
+    async def set_webhook(dispatcher):
+        bot = await dispatcher.bot(args.bot)
+        if bot.channels.telegram is None:
+            raise SystemExit(f"Bot '{args.bot}' has no Telegram channel.")
+        ok = await telegram.set_webhook(bot.channels.telegram, args.url)
+        print("webhook registered" if ok else "Telegram refused the webhook")
+        return 0 if ok else 1
+
+    async def poll(dispatcher):
+        print(f"polling Telegram for bot {args.bot} (Ctrl-C to stop)")
+        await telegram.poll(dispatcher, args.bot)
+        return 0
+
+    return asyncio.run(_with_dispatcher(set_webhook if args.telegram_command == "set-webhook" else poll))
+
+
+COMMANDS = {"serve": _serve, "bots": lambda a: a.bots_func(a), "telegram": _telegram}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = bots_sub.add_parser("check", help="validate bot YAML files offline")
     check.add_argument("files", nargs="+")
     check.set_defaults(bots_func=_bots_check)
+    tg = sub.add_parser("telegram", help="Telegram helpers")
+    tg_sub = tg.add_subparsers(dest="telegram_command", required=True)
+    hook = tg_sub.add_parser("set-webhook", help="register https://HOST/webhooks/telegram/BOT with Telegram")
+    hook.add_argument("bot")
+    hook.add_argument("--url", required=True)
+    poll = tg_sub.add_parser("poll", help="answer by long polling (development, no public URL needed)")
+    poll.add_argument("bot")
     return parser
 
 

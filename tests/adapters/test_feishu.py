@@ -1,0 +1,108 @@
+"""Feishu end to end: encrypted, signed event deliveries into the real service; card replies through
+lark-oapi to a fake Open API."""
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tabletalk.adapters.delivery import DELIVERIES
+from tabletalk.adapters.feishu_render import LIMITS, card
+from tabletalk.adapters.rest.app import create_app
+from tabletalk.bot.messages import Reply
+from tests.conftest import ADMIN, demo_id, make_settings
+from tests.fakes.feishu_api import FakeFeishu
+
+KEY, TOKEN = "encrypt-key-1", "verify-token-1"
+
+
+@pytest.fixture(params=["encrypted", "plain"])
+async def service(request, tmp_path):
+    encrypted = request.param == "encrypted"
+    async with FakeFeishu() as fs:
+        app = create_app(make_settings(tmp_path / "home"))
+        server = TestServer(app)
+        await server.start_server()
+        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as http:
+            ds = await demo_id(type("C", (), {"get": lambda self, p, **kw: http.get(p, **kw)})())
+            channel = {"app_id": "cli_1", "app_secret": "sec", "verification_token": TOKEN, "domain": fs.domain}
+            if encrypted:
+                channel["encrypt_key"] = KEY
+            async with http.post("/api/v1/bots", headers=ADMIN, json={"id": "shop", "name": "Shop", "datasource_ids": [ds],
+                                                                       "channels": {"feishu": channel}}) as resp:
+                assert resp.status == 201, await resp.text()
+            yield {"app": app, "fs": fs, "hook": str(server.make_url("/webhooks/feishu/shop")),
+                   "key": KEY if encrypted else None}
+        await server.close()
+
+
+async def test_url_verification(service):
+    fs = service["fs"]
+    status = await fs.send_event(service["hook"], {"type": "url_verification", "challenge": "ch-1", "token": TOKEN},
+                                 encrypt_key=service["key"], sign=False)
+    assert status == 200 and fs.last_response == {"challenge": "ch-1"}
+
+
+async def test_p2p_question_gets_a_card_reply_then_the_answer(service):
+    fs = service["fs"]
+    event = fs.text_event("How many orders are there?", token=TOKEN)
+    assert await fs.send_event(service["hook"], event, encrypt_key=service["key"]) == 200
+    patch = (await fs.wait_for("patch"))[0].data
+    reply = fs.called("reply")[0].data
+    assert reply["message_id"] == event["event"]["message"]["message_id"] and reply["msg_type"] == "interactive"
+    assert reply["auth"] == "Bearer t-fake"
+    content = json.loads(patch["content"])
+    assert content["elements"][0]["content"] == "There are 400 orders."
+    assert any(e["tag"] == "note" and "SQL" in e["elements"][0]["content"] for e in content["elements"])
+
+
+async def test_group_needs_a_mention_and_placeholders_are_stripped(service):
+    fs = service["fs"]
+    await fs.send_event(service["hook"], fs.text_event("How many orders are there?", chat_type="group", token=TOKEN),
+                        encrypt_key=service["key"])
+    await fs.send_event(service["hook"], fs.text_event("How many products are there?", chat_type="group", mention=True,
+                                                       token=TOKEN), encrypt_key=service["key"])
+    patch = (await fs.wait_for("patch"))[0].data
+    await service["app"][DELIVERIES].drain()
+    assert len(fs.called("patch")) == 1
+    assert json.loads(patch["content"])["elements"][0]["content"] == "There are 12 products."
+
+
+async def test_redelivery_is_answered_once(service):
+    fs = service["fs"]
+    event = fs.text_event("How many customers are there?", event_id="ev-same", token=TOKEN)
+    for _ in range(5):
+        await fs.send_event(service["hook"], event, encrypt_key=service["key"])
+    await fs.wait_for("patch")
+    await service["app"][DELIVERIES].drain()
+    assert len(fs.called("reply")) == 1 and len(fs.called("patch")) == 1
+
+
+async def test_wrong_token_or_signature_is_rejected(service):
+    fs = service["fs"]
+    assert await fs.send_event(service["hook"], fs.text_event("How many orders?", token="wrong"), encrypt_key=service["key"]) == 401
+    if service["key"]:
+        assert await fs.send_event(service["hook"], fs.text_event("How many orders?", token=TOKEN), encrypt_key=service["key"],
+                                   bad_signature=True) == 401
+        assert await fs.send_event(service["hook"], fs.text_event("How many orders?", token=TOKEN), encrypt_key=service["key"],
+                                   sign=False) == 401
+    assert fs.called("reply") == []
+
+
+async def test_chart_is_uploaded_and_server_errors_retried(service):
+    fs = service["fs"]
+    fs.fail_next("reply", 500)
+    fs.fail_next("patch", 429)
+    await fs.send_event(service["hook"], fs.text_event("revenue per month", token=TOKEN), encrypt_key=service["key"])
+    patches = await fs.wait_for("patch", count=2)
+    image = fs.called("image")[0].data
+    assert image["size"] > 1000 and image["image_type"] == "message"
+    content = json.loads(patches[-1].data["content"])
+    assert any(e["tag"] == "img" for e in content["elements"]) and any(e["tag"] == "table" for e in content["elements"])
+
+
+def test_cards_stay_under_the_size_limit():
+    reply = Reply(text="big", dataframe={"columns": ["a", "b"], "data": [["x" * 200, i] for i in range(500)]})
+    assert len(json.dumps(card(reply), ensure_ascii=False).encode()) <= LIMITS["card_bytes"]
