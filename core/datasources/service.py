@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 from sqlalchemy import delete, func
@@ -16,6 +17,7 @@ from tabletalk.core.store.models import (Datasource, MetaTable, Policy, Training
                                          utcnow)
 
 log = logging.getLogger(__name__)
+_ROW_TTL = 5.0  # seconds a datasource row is reused without a lookup (bounds staleness across instances)
 
 
 def datasource_view(ds: Datasource, *, full: bool = True) -> dict:
@@ -38,6 +40,7 @@ class DatasourceService:
         self.box = box
         self.home = home
         self._connectors: dict[str, tuple[object, Connector]] = {}
+        self._rows: dict[str, tuple[float, Datasource]] = {}
 
     async def create(self, name: str, engine: str, access_config: dict, *, desc: str = "",
                      sample_questions: list[str] | None = None, source_file: str | None = None,
@@ -52,11 +55,17 @@ class DatasourceService:
             await s.commit()
         return ds
 
-    async def get(self, ds_id: str) -> Datasource:
+    async def get(self, ds_id: str, *, fresh: bool = False) -> Datasource:
+        """A datasource by id; answered from a short-lived cache on the query hot path."""
+        hit = self._rows.get(ds_id)
+        if hit and not fresh and hit[0] > time.monotonic():
+            return hit[1]
         async with self.store.session() as s:
             ds = await s.get(Datasource, ds_id)
         if ds is None:
+            self._rows.pop(ds_id, None)
             raise NotFound(f"Datasource '{ds_id}' does not exist.")
+        self._rows[ds_id] = (time.monotonic() + _ROW_TTL, ds)
         return ds
 
     async def find(self, id_or_name: str) -> Datasource:
@@ -97,6 +106,7 @@ class DatasourceService:
             ds.modified_at = utcnow()
             s.add(ds)
             await s.commit()
+        self._rows.pop(ds_id, None)
         await self._drop_connector(ds_id)
         return ds
 
@@ -109,9 +119,11 @@ class DatasourceService:
                 setattr(ds, k, v)
             s.add(ds)
             await s.commit()
+        self._rows.pop(ds_id, None)
 
     async def delete(self, ds_id: str, *, allow_file_owned: bool = False) -> None:
-        ds = await self.get(ds_id)
+        ds = await self.get(ds_id, fresh=True)
+        self._rows.pop(ds_id, None)
         if ds.source_file and not allow_file_owned:
             raise Conflict(f"Datasource '{ds.name}' is defined in {ds.source_file}; remove it from that file instead.")
         async with self.store.session() as s:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from tabletalk.core.errors import Upstream
 
@@ -55,8 +56,10 @@ class LLMClient:
         self.retries = max(1, retries)
         self.backoff = backoff
         self.limiter = RateLimiter(rpm)
+        # aiohttp transport: httpx's pool scans every connection per request, which costs O(n²) CPU
+        # under hundreds of concurrent calls; aiohttp's connector does not.
         self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout,
-                                          max_retries=0)
+                                          max_retries=0, http_client=openai.DefaultAioHttpClient(timeout=timeout))
 
     @property
     def host(self) -> str:
@@ -69,12 +72,16 @@ class LLMClient:
         started = time.perf_counter()
         for attempt in range(1, self.retries + 1):
             await self.limiter.wait()
+            attempt_started = time.perf_counter()
             delay = self.backoff * (2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
             try:
                 kwargs = {"model": model, "messages": messages, "temperature": temperature}
                 if max_tokens:
                     kwargs["max_tokens"] = max_tokens
-                resp = await asyncio.wait_for(self._client.chat.completions.create(**kwargs), self.timeout + 1)
+                # The client's generic `post` skips the per-call TypedDict transform of `create(...)`,
+                # which costs more CPU than the rest of a question under heavy concurrency.
+                resp = await asyncio.wait_for(self._client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion),
+                                              self.timeout + 1)
                 text = (resp.choices[0].message.content or "") if resp.choices else ""
                 if not text.strip():
                     raise ValueError("the completion was empty")
@@ -88,7 +95,9 @@ class LLMClient:
                 if exc.status_code < 500 and exc.status_code not in (408, 409):
                     raise Upstream(f"The language model at {self.host} refused the request: {last}.") from None
             except (openai.APITimeoutError, asyncio.TimeoutError):
-                last = f"no answer within {self.timeout:g} s"
+                # Some transports report a refused connection as a timeout: tell them apart by the clock.
+                quick = time.perf_counter() - attempt_started < self.timeout / 2
+                last = "connection failed" if quick else f"no answer within {self.timeout:g} s"
             except openai.APIConnectionError:
                 last = "connection failed"
             except (openai.APIError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
