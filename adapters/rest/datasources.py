@@ -70,7 +70,7 @@ async def test_connection(request: web.Request) -> web.Response:
 @requires("priv_asker")
 async def get_datasource(request: web.Request) -> web.Response:
     """One datasource (never its secrets)."""
-    ds = await core_of(request).datasources.get(request.match_info["datasource_id"])
+    ds = await core_of(request).datasources.get(request.match_info["datasource_id"], fresh=True)
     return json_response(datasource_view(ds))
 
 

@@ -41,6 +41,7 @@ class DatasourceService:
         self.home = home
         self._connectors: dict[str, tuple[object, Connector]] = {}
         self._rows: dict[str, tuple[float, Datasource]] = {}
+        self._gone: set[str] = set()  # deleted here: never re-cached by a read that raced the delete
 
     async def create(self, name: str, engine: str, access_config: dict, *, desc: str = "",
                      sample_questions: list[str] | None = None, source_file: str | None = None,
@@ -65,7 +66,8 @@ class DatasourceService:
         if ds is None:
             self._rows.pop(ds_id, None)
             raise NotFound(f"Datasource '{ds_id}' does not exist.")
-        self._rows[ds_id] = (time.monotonic() + _ROW_TTL, ds)
+        if ds_id not in self._gone:
+            self._rows[ds_id] = (time.monotonic() + _ROW_TTL, ds)
         return ds
 
     async def find(self, id_or_name: str) -> Datasource:
@@ -131,6 +133,8 @@ class DatasourceService:
                 await s.exec(delete(model).where(model.datasource_id == ds_id))
             await s.exec(delete(Datasource).where(Datasource.id == ds_id))
             await s.commit()
+        self._gone.add(ds_id)
+        self._rows.pop(ds_id, None)
         await self._drop_connector(ds_id)
 
     async def connector(self, ds: Datasource) -> Connector:
