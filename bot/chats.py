@@ -59,8 +59,22 @@ class ChatService:
         return chat
 
     async def messages(self, chat_id: str) -> list[Message]:
+        """The conversation in reading order: each answer right after its question (questions are
+        stored on arrival, answers later, so storage order interleaves them)."""
         async with self.store.session() as s:
-            return list((await s.exec(select(Message).where(Message.chat_id == chat_id).order_by(Message.seq))).all())
+            rows = list((await s.exec(select(Message).where(Message.chat_id == chat_id).order_by(Message.seq))).all())
+        humans = {m.id for m in rows if m.role == "human"}
+        replies: dict[str, list[Message]] = {}
+        for m in rows:
+            if m.role == "assistant" and m.content.get("in_reply_to") in humans:
+                replies.setdefault(m.content["in_reply_to"], []).append(m)
+        ordered = []
+        for m in rows:
+            if m.role == "assistant" and m.content.get("in_reply_to") in humans:
+                continue
+            ordered.append(m)
+            ordered.extend(replies.get(m.id, []))
+        return ordered
 
     async def list(self, *, page: int, size: int, bot_ids: list[str] | None = None,
                    owner_key_id: str | None = None) -> tuple[list[Chat], int]:
@@ -110,7 +124,7 @@ class ChatService:
             if m.content.get("reset"):  # /reset: nothing before this point is context any more
                 out, question = [], None
             elif m.role == "human":
-                question = m.content.get("text", "")
+                question = m.content.get("text", "") if m.status != "failed" or m.error != INTERRUPTED else None
             elif m.role == "assistant" and question is not None:
                 out.append({"question": question, "sql": m.content.get("sql"), "answer": m.content.get("text")})
                 question = None

@@ -36,6 +36,33 @@ HELP = ("Ask a question about your data in plain words, e.g. \"how many orders a
         "/reset (start a new conversation).")
 
 
+class _Turns:
+    """One conversation's queue: tickets in arrival order, answered strictly in ticket order."""
+
+    def __init__(self):
+        self.intake = asyncio.Lock()
+        self._cond = asyncio.Condition()
+        self._next = 0
+        self._serving = 0
+        self._done: set[int] = set()
+
+    def take(self) -> int:
+        ticket, self._next = self._next, self._next + 1
+        return ticket
+
+    async def wait_for_turn(self, ticket: int) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._serving == ticket)
+
+    async def finish(self, ticket: int) -> None:
+        async with self._cond:
+            self._done.add(ticket)
+            while self._serving in self._done:
+                self._done.discard(self._serving)
+                self._serving += 1
+            self._cond.notify_all()
+
+
 class Access:
     """Who is asking, as the bot's access rules resolve them."""
 
@@ -48,7 +75,7 @@ class Dispatcher:
         self.core = core
         self.bots = BotService(core)
         self.chats = ChatService(core.store)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._turns: weakref.WeakValueDictionary[str, _Turns] = weakref.WeakValueDictionary()
         self._commands = {"/help": self._help, "/start": self._start, "/tables": self._tables,
                           "/sql": self._sql, "/reset": self._reset}
 
@@ -80,17 +107,29 @@ class Dispatcher:
 
     async def handle(self, msg: IncomingMessage, *, progress: Progress | None = None,
                      events: Events | None = None, chat: Chat | None = None) -> Reply:
-        # The lock is taken before any await, so messages of one conversation are answered
-        # in the order they arrived.
+        """Answer one message. Within a conversation, questions are stored in arrival order as soon
+        as they arrive (so a crash loses none) and answered one at a time in that order."""
         key = msg.conversation_key
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            return await self._handle(msg, progress, events, chat)
+        turns = self._turns.get(key)
+        if turns is None:
+            turns = self._turns[key] = _Turns()
+        async with turns.intake:  # taken before any await: arrival order
+            ticket = turns.take()
+            try:
+                prepared = await self._prepare(msg, chat)
+            except BaseException:
+                await turns.finish(ticket)
+                raise
+        try:
+            if isinstance(prepared, Reply):
+                return prepared
+            await turns.wait_for_turn(ticket)
+            return await self._answer(*prepared, progress, events)
+        finally:
+            await turns.finish(ticket)
 
-    async def _handle(self, msg: IncomingMessage, progress: Progress | None, events: Events | None,
-                      chat: Chat | None) -> Reply:
+    async def _prepare(self, msg: IncomingMessage, chat: Chat | None):
+        """A Reply for commands and refusals; otherwise the stored question and what answering needs."""
         bot = await self.bots.config(msg.bot_id)
         text = msg.text.strip()
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
@@ -103,7 +142,8 @@ class Dispatcher:
             return await self._commands[command](bot, msg, chat, access)
         if chat is None:
             chat = await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
-        return await self._answer(bot, msg, chat, access, progress, events)
+        human = await self.chats.add(chat.id, "human", {"text": msg.text, "user": msg.user}, status="pending")
+        return bot, msg, chat, access, human
 
     # --- access -----------------------------------------------------------------------------
     async def resolve_access(self, bot: BotConfig, msg: IncomingMessage) -> Access:
@@ -123,10 +163,9 @@ class Dispatcher:
         return Access(None, {}, True)
 
     # --- answering --------------------------------------------------------------------------
-    async def _answer(self, bot: BotConfig, msg: IncomingMessage, chat: Chat, access: Access,
+    async def _answer(self, bot: BotConfig, msg: IncomingMessage, chat: Chat, access: Access, human,
                       progress: Progress | None, events: Events | None) -> Reply:
         history = await self.chats.history(chat.id)
-        human = await self.chats.add(chat.id, "human", {"text": msg.text, "user": msg.user}, status="pending")
         if progress:
             await progress("Working on it…")
 
@@ -156,7 +195,8 @@ class Dispatcher:
                 reply.chart_png = await render_png(reply.chart)
             except Exception:  # a chart that will not render must not lose the answer
                 log.warning("chart rendering failed for chat %s", chat.id, exc_info=True)
-        content = {"text": reply.text, "sql": reply.sql, "dataframe": reply.dataframe, "chart": reply.chart}
+        content = {"text": reply.text, "sql": reply.sql, "dataframe": reply.dataframe, "chart": reply.chart,
+                   "in_reply_to": human.id}
         if reply.error:
             content["error"] = reply.error
         stored = await self.chats.add(chat.id, "assistant", content)
