@@ -12,13 +12,15 @@ pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true
 if [ -n "$pgbin" ]; then
   if ! "$pgbin/pg_isready" -h 127.0.0.1 -p "$PGPORT" -q; then
     rm -rf "$BASE/pg"; mkdir -p "$BASE/pg"; chown postgres "$BASE/pg"
-    su postgres -c "$pgbin/initdb -D $BASE/pg/data -U postgres --auth=trust -E UTF8" >"$BASE/pg-init.log" 2>&1
+    # Passwords are checked over TCP (tests prove a wrong one is refused); the admin steps use the socket.
+    su postgres -c "$pgbin/initdb -D $BASE/pg/data -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8" >"$BASE/pg-init.log" 2>&1
     su postgres -c "$pgbin/pg_ctl -D $BASE/pg/data -l $BASE/pg/log -o '-h 127.0.0.1 -p $PGPORT -k $BASE/pg -c fsync=off -c max_connections=200' -w start" >/dev/null
   fi
-  su postgres -c "psql -h 127.0.0.1 -p $PGPORT -U postgres -tAc \"SELECT 1 FROM pg_roles WHERE rolname='tt'\"" | grep -q 1 || \
-    su postgres -c "psql -h 127.0.0.1 -p $PGPORT -U postgres -c \"CREATE ROLE tt LOGIN SUPERUSER PASSWORD 'ttpass'\"" >/dev/null
-  su postgres -c "psql -h 127.0.0.1 -p $PGPORT -U postgres -tAc \"SELECT 1 FROM pg_database WHERE datname='tt'\"" | grep -q 1 || \
-    su postgres -c "psql -h 127.0.0.1 -p $PGPORT -U postgres -c 'CREATE DATABASE tt OWNER tt'" >/dev/null
+  psql_admin() { su postgres -c "psql -h $BASE/pg -p $PGPORT -U postgres $*"; }
+  psql_admin "-tAc \"SELECT 1 FROM pg_roles WHERE rolname='tt'\"" | grep -q 1 || \
+    psql_admin "-c \"CREATE ROLE tt LOGIN SUPERUSER PASSWORD 'ttpass'\"" >/dev/null
+  psql_admin "-tAc \"SELECT 1 FROM pg_database WHERE datname='tt'\"" | grep -q 1 || \
+    psql_admin "-c 'CREATE DATABASE tt OWNER tt'" >/dev/null
   echo "export TABLETALK_TEST_POSTGRES_URL=postgresql://tt:ttpass@127.0.0.1:$PGPORT/tt"
 else
   echo "# PostgreSQL is not installed" >&2
