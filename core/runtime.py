@@ -52,6 +52,10 @@ class Core:
         marker = self.home / ".demo-created"
         if marker.exists():
             return
+        if (await self.datasources.list(size=1))[1]:
+            # A metadata database that already has datasources (e.g. shared PostgreSQL) is not fresh.
+            marker.write_text("skipped: the metadata database already had datasources")
+            return
         path = build_demo(self.home / "demo" / "shop.db")
         ds = await self.datasources.create("Demo shop", "sqlite", {"database": str(path)},
                                            desc="A small demo shop: customers, products, orders and order items.",

@@ -1,0 +1,45 @@
+"""Two service instances on one PostgreSQL metadata database: consistent answers, and a webhook
+event delivered to both is answered once."""
+from __future__ import annotations
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from cryptography.fernet import Fernet
+
+from tabletalk.adapters.delivery import DELIVERIES
+from tabletalk.adapters.rest.app import create_app
+from tests.conftest import ADMIN, make_settings
+from tests.fakes.slack_api import FakeSlack
+
+SECRET = "two-instance-signing"
+
+
+async def test_two_instances_share_state_and_answer_an_event_once(tmp_path, pg_url):
+    shared = {"TABLETALK_DATABASE_URL": pg_url, "TABLETALK_SECRET_KEY": Fernet.generate_key().decode()}
+    apps = [create_app(make_settings(tmp_path / f"home{i}", **shared)) for i in (1, 2)]
+    servers = [TestServer(app) for app in apps]
+    for s in servers:
+        await s.start_server()
+    try:
+        async with FakeSlack() as slack, aiohttp.ClientSession() as http:
+            a, b = (str(s.make_url("")).rstrip("/") for s in servers)
+            listing = await (await http.get(f"{b}/api/v1/datasources", headers=ADMIN)).json()
+            # Each fresh home adds its demo once; both instances see the same list.
+            same = await (await http.get(f"{a}/api/v1/datasources", headers=ADMIN)).json()
+            assert listing["total"] == same["total"] >= 1
+            ds = listing["items"][0]["id"]
+            resp = await http.post(f"{a}/api/v1/bots", headers=ADMIN, json={
+                "id": "shop", "name": "Shop", "datasource_ids": [ds],
+                "channels": {"slack": {"bot_token": "xoxb", "signing_secret": SECRET, "api_base_url": slack.api_url}}})
+            assert resp.status == 201
+            assert (await http.get(f"{b}/api/v1/bots/shop", headers=ADMIN)).status == 200
+            event = {"type": "app_mention", "user": "U1", "text": "<@UBOT> How many orders are there?", "channel": "C1", "ts": "9.1"}
+            for base in (a, b, a, b):
+                await slack.send_event(f"{base}/webhooks/slack/shop", SECRET, event, event_id="EvTWICE")
+            await slack.wait_for("chat.update")
+            for app in apps:
+                await app[DELIVERIES].drain()
+            assert len(slack.called("chat.postMessage")) == 1 and len(slack.called("chat.update")) == 1
+    finally:
+        for s in servers:
+            await s.close()
