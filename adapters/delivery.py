@@ -3,6 +3,7 @@ on shutdown) so webhooks acknowledge at once, and retrying platform API calls wi
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -28,13 +29,16 @@ class Deliveries:
         limit = self._limits.setdefault(bot_id, asyncio.Semaphore(PER_BOT_CONCURRENCY))
 
         async def run():
-            async with limit:
-                try:
+            try:
+                async with limit:
                     await work
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("delivery %s failed", label)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery %s failed", label)
+            finally:
+                if inspect.iscoroutine(work) and work.cr_frame is not None and not work.cr_running:
+                    work.close()  # cancelled before it started: close it quietly
 
         task = asyncio.create_task(run(), name=label)
         self.tasks.add(task)
