@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlmodel import select
 
 from tabletalk.core.datasources.base import Connector, connector_for
@@ -42,6 +42,7 @@ class DatasourceService:
         self._connectors: dict[str, tuple[object, Connector]] = {}
         self._rows: dict[str, tuple[float, Datasource]] = {}
         self._gone: set[str] = set()  # deleted here: never re-cached by a read that raced the delete
+        self._all: tuple[float, list[Datasource]] | None = None
 
     async def create(self, name: str, engine: str, access_config: dict, *, desc: str = "",
                      sample_questions: list[str] | None = None, source_file: str | None = None,
@@ -54,6 +55,7 @@ class DatasourceService:
         async with self.store.session() as s:
             s.add(ds)
             await s.commit()
+        self._all = None
         return ds
 
     async def get(self, ds_id: str, *, fresh: bool = False) -> Datasource:
@@ -81,15 +83,14 @@ class DatasourceService:
         return ds
 
     async def list(self, *, name: str | None = None, page: int = 1, size: int = 50) -> tuple[list[Datasource], int]:
-        query = select(Datasource)
-        count = select(func.count()).select_from(Datasource)
-        if name:
-            query = query.where(Datasource.name.contains(name))
-            count = count.where(Datasource.name.contains(name))
-        async with self.store.session() as s:
-            total = (await s.exec(count)).one()
-            items = (await s.exec(query.order_by(Datasource.created_at, Datasource.id).offset((page - 1) * size).limit(size))).all()
-        return list(items), int(total)
+        """Paged listing, filtered by a name substring. The full list is read at most every
+        `_ROW_TTL` seconds (local writes refresh it at once): listing is the hottest read."""
+        if self._all is None or self._all[0] <= time.monotonic():
+            async with self.store.session() as s:
+                rows = list((await s.exec(select(Datasource).order_by(Datasource.created_at, Datasource.id))).all())
+            self._all = (time.monotonic() + _ROW_TTL, rows)
+        items = [d for d in self._all[1] if not name or name.lower() in d.name.lower()]
+        return items[(page - 1) * size: page * size], len(items)
 
     async def update(self, ds_id: str, changes: dict, *, allow_file_owned: bool = False) -> Datasource:
         async with self.store.session() as s:
@@ -109,6 +110,7 @@ class DatasourceService:
             s.add(ds)
             await s.commit()
         self._rows.pop(ds_id, None)
+        self._all = None
         await self._drop_connector(ds_id)
         return ds
 
@@ -122,6 +124,7 @@ class DatasourceService:
             s.add(ds)
             await s.commit()
         self._rows.pop(ds_id, None)
+        self._all = None
 
     async def delete(self, ds_id: str, *, allow_file_owned: bool = False) -> None:
         ds = await self.get(ds_id, fresh=True)
@@ -135,6 +138,7 @@ class DatasourceService:
             await s.commit()
         self._gone.add(ds_id)
         self._rows.pop(ds_id, None)
+        self._all = None
         await self._drop_connector(ds_id)
 
     async def connector(self, ds: Datasource) -> Connector:
