@@ -17,6 +17,8 @@ from tabletalk.core.policy.service import PolicyService
 from tabletalk.core.secrets import SecretBox
 from tabletalk.core.store.db import Store
 from tabletalk.core.store.models import QueryRecord
+from tabletalk.core.tables.providers import ProviderService
+from tabletalk.core.tables.service import TableService
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,15 @@ class Core:
         self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,
                                  training=self.training, llm=self.llm, settings=settings)
         self.canvas = CanvasService(self.store, self.pipeline, self.datasources)
+        self.tables = TableService(self.store, self.llm)
+        self.providers = ProviderService(self.store, self.llm, self.box)
         self.generated_admin_key: str | None = None
 
     async def start(self) -> None:
         await self.store.migrate()
         admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
         self.generated_admin_key = await self.keys.bootstrap_admin(admin)
+        await self.providers.load()
         if self.settings.demo:
             await self.ensure_demo()
 
