@@ -74,7 +74,46 @@ def _telegram(args: argparse.Namespace) -> int:
     return asyncio.run(_with_dispatcher(set_webhook if args.telegram_command == "set-webhook" else poll))
 
 
-COMMANDS = {"serve": _serve, "bots": lambda a: a.bots_func(a), "telegram": _telegram}
+def _tables(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from tabletalk.core.tables.schema import TableSpec
+
+    async def create(dispatcher):
+        spec = TableSpec.model_validate(json.loads(open(args.file, encoding="utf-8").read()))
+        table = await dispatcher.core.tables.create(spec)
+        print(f"created table {table.name} ({table.id})")
+        return 0
+
+    return asyncio.run(_with_dispatcher(create))
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.progress import Progress
+
+    async def generate(dispatcher):
+        with Progress() as progress:
+            task = progress.add_task(f"Generating {args.table}", total=args.count)
+            async for batch in dispatcher.core.tables.generate(args.table, count=args.count, batch=args.batch, model=args.model):
+                progress.advance(task, len(batch))
+        return 0
+
+    return asyncio.run(_with_dispatcher(generate))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import runpy
+
+    sys.argv = ["bench", *args.only]
+    runpy.run_module("bench", run_name="__main__")
+    return 0
+
+
+COMMANDS = {"serve": _serve, "bots": lambda a: a.bots_func(a), "telegram": _telegram, "tables": _tables,
+            "generate": _generate, "bench": _bench}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--url", required=True)
     poll = tg_sub.add_parser("poll", help="answer by long polling (development, no public URL needed)")
     poll.add_argument("bot")
+    tables = sub.add_parser("tables", help="generated tables")
+    tables_sub = tables.add_subparsers(dest="tables_command", required=True)
+    tcreate = tables_sub.add_parser("create", help="create a table from a schema JSON file")
+    tcreate.add_argument("file")
+    gen = sub.add_parser("generate", help="generate rows into a table (progress bar)")
+    gen.add_argument("table")
+    gen.add_argument("--count", type=int, default=10)
+    gen.add_argument("--batch", type=int, default=10)
+    gen.add_argument("--model", default=None)
+    bench = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
+    bench.add_argument("only", nargs="*")
     return parser
 
 

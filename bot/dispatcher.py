@@ -19,6 +19,7 @@ from tabletalk.bot.chats import ChatService
 from tabletalk.bot.config import BotConfig
 from tabletalk.bot.messages import IncomingMessage, Reply
 from tabletalk.bot.service import BotService
+from tabletalk.bot.tablegen import generate_table
 from tabletalk.core.errors import TableTalkError
 from tabletalk.core.nlq.charts import render_png
 from tabletalk.core.nlq.pipeline import Ask
@@ -140,6 +141,9 @@ class Dispatcher:
             return Reply(text=NO_ACCESS, error="no_access")
         if command in self._commands:
             return await self._commands[command](bot, msg, chat, access)
+        generated = await generate_table(self.core.tables, text)
+        if generated is not None:
+            return generated
         if chat is None:
             chat = await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
         human = await self.chats.add(chat.id, "human", {"text": msg.text, "user": msg.user}, status="pending")

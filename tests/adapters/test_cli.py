@@ -39,3 +39,19 @@ async def test_telegram_set_webhook_registers_the_url(tmp_path):
         assert proc.returncode == 0, err.decode()
         call = (await tg.wait_for("setWebhook"))[0].data
         assert call["url"] == "https://example.test/webhooks/telegram/tg" and call["secret_token"] == "s3cr3t"
+
+
+def test_tables_create_and_generate_offline(tmp_path):
+    import json
+
+    env = {"TABLETALK_HOME": str(tmp_path / "home"), "TABLETALK_ADMIN_KEY": "k", "TABLETALK_DEMO": "false",
+           "OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}
+    spec = tmp_path / "people.json"
+    spec.write_text(json.dumps({"name": "people", "columns": [{"name": "name"}, {"name": "email"}]}))
+    created = _run(["tables", "create", str(spec)], env)
+    assert created.returncode == 0 and "created table people" in created.stdout, created.stderr
+    generated = _run(["generate", "people", "--count", "25", "--batch", "10"], env)
+    assert generated.returncode == 0, generated.stderr
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "home" / "tabletalk.db")
+    assert db.execute("SELECT COUNT(*) FROM gen_rows").fetchone()[0] == 25

@@ -126,3 +126,12 @@ async def test_follow_up_refines_the_previous_query(hr):
     assert second.ok, second.text
     by_office = {row[0]: row[1] for row in second.dataframe["data"]}
     assert by_office == OFFICES, (first.sql, second.sql)
+
+
+async def test_generate_sample_rows_from_chat(hr):
+    _, adapter, _ = hr
+    reply = await adapter.receive("root", "generate 20 sample customers with name, city and signup date")
+    assert reply.ok and "20 customers" in reply.text
+    assert reply.dataframe["columns"] == ["name", "city", "signup_date"]
+    assert len(reply.dataframe["data"]) == 10 and reply.dataframe["truncated"]
+    assert all(len(row[2]) == 10 and row[0] and row[1] for row in reply.dataframe["data"])
