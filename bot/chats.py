@@ -8,7 +8,6 @@ from __future__ import annotations
 from sqlalchemy import delete, func, update
 from sqlmodel import select
 
-from tabletalk.core.errors import NotFound
 from tabletalk.core.store.db import Store
 from tabletalk.core.store.models import Chat, Message, iso, utcnow
 
@@ -52,11 +51,7 @@ class ChatService:
         return chat or await self.create(bot_id, conversation_key=key, user_id=user_id)
 
     async def get(self, chat_id: str) -> Chat:
-        async with self.store.session() as s:
-            chat = await s.get(Chat, chat_id)
-        if chat is None:
-            raise NotFound(f"Chat '{chat_id}' does not exist.")
-        return chat
+        return await self.store.fetch(Chat, chat_id, "Chat")
 
     async def messages(self, chat_id: str) -> list[Message]:
         """The conversation in reading order: each answer right after its question (questions are

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from tabletalk.bot.config import BotConfig, BotPatch
 from tabletalk.config.bots import ConfigFileError, bot_files, load_bot_file
-from tabletalk.core.errors import Conflict, NotFound
+from tabletalk.core.errors import Conflict
 from tabletalk.core.runtime import Core
 from tabletalk.core.secrets import merge_secrets, redact
 from tabletalk.core.store.models import Bot, Datasource, iso, utcnow
@@ -57,11 +57,7 @@ class BotService:
         return bot
 
     async def get_row(self, bot_id: str) -> Bot:
-        async with self.store.session() as s:
-            bot = await s.get(Bot, bot_id)
-        if bot is None:
-            raise NotFound(f"Bot '{bot_id}' does not exist.")
-        return bot
+        return await self.store.fetch(Bot, bot_id, "Bot")
 
     async def config(self, bot_id: str) -> BotConfig:
         """The bot with decrypted channel secrets (for adapters), cached briefly."""

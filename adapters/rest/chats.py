@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from tabletalk.adapters.rest.app import DISPATCHER
 from tabletalk.adapters.rest.http import (API_KEY, Paging, dumps, json_response, no_content, page_of, parse_body,
                                           parse_query, requires)
-from tabletalk.bot.chats import chat_view, message_view
+from tabletalk.bot.chats import chat_view
 from tabletalk.bot.messages import IncomingMessage, Reply
 from tabletalk.core.errors import Forbidden, NotFound, TableTalkError
 from tabletalk.core.store.models import iso, utcnow

@@ -74,11 +74,7 @@ class CanvasService:
         return canvas
 
     async def get(self, canvas_id: str) -> Canvas:
-        async with self.store.session() as s:
-            canvas = await s.get(Canvas, canvas_id)
-        if canvas is None:
-            raise NotFound(f"Canvas '{canvas_id}' does not exist.")
-        return canvas
+        return await self.store.fetch(Canvas, canvas_id, "Canvas")
 
     async def list(self) -> list[Canvas]:
         async with self.store.session() as s:

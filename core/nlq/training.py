@@ -43,12 +43,7 @@ class TrainingService:
             return list((await s.exec(q.order_by(TrainingPair.created_at))).all())
 
     async def delete(self, training_id: str) -> None:
-        async with self.store.session() as s:
-            pair = await s.get(TrainingPair, training_id)
-            if pair is None:
-                raise NotFound(f"Training pair '{training_id}' does not exist.")
-            await s.delete(pair)
-            await s.commit()
+        pair = await self.store.remove(TrainingPair, training_id, "Training pair")
         self._pairs.pop(pair.datasource_id, None)
 
     async def pairs(self, datasource_id: str) -> list[tuple[str, str]]:

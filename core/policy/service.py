@@ -107,11 +107,7 @@ class PolicyService:
         return policy
 
     async def get_policy(self, policy_id: str) -> Policy:
-        async with self.store.session() as s:
-            policy = await s.get(Policy, policy_id)
-        if policy is None:
-            raise NotFound(f"Policy '{policy_id}' does not exist.")
-        return policy
+        return await self.store.fetch(Policy, policy_id, "Policy")
 
     async def list_policies(self, role_id: str | None = None, datasource_id: str | None = None) -> list[Policy]:
         q = select(Policy)
@@ -137,12 +133,7 @@ class PolicyService:
         return policy
 
     async def delete_policy(self, policy_id: str) -> None:
-        async with self.store.session() as s:
-            policy = await s.get(Policy, policy_id)
-            if policy is None:
-                raise NotFound(f"Policy '{policy_id}' does not exist.")
-            await s.delete(policy)
-            await s.commit()
+        await self.store.remove(Policy, policy_id, "Policy")
 
     # --- enforcement ------------------------------------------------------------------------
     async def scope(self, role_id: str | None, values: dict | None, datasource_id: str) -> Scope:

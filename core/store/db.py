@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tabletalk.core.errors import NotFound
+
 log = logging.getLogger(__name__)
 
 # Modules whose SQLModel tables belong to the store; optional ones may not exist yet.
@@ -74,6 +76,30 @@ class Store:
 
     def session(self) -> AsyncSession:
         return self._sessions()
+
+    async def add(self, *rows) -> None:
+        """Store new rows in one transaction."""
+        async with self.session() as s:
+            s.add_all(rows)
+            await s.commit()
+
+    async def fetch(self, model, key, what: str):
+        """The row with this primary key, or NotFound naming it ("Chat 'x' does not exist.")."""
+        async with self.session() as s:
+            row = await s.get(model, key)
+        if row is None:
+            raise NotFound(f"{what} '{key}' does not exist.")
+        return row
+
+    async def remove(self, model, key, what: str):
+        """Delete the row with this primary key (NotFound when absent); returns the deleted row."""
+        async with self.session() as s:
+            row = await s.get(model, key)
+            if row is None:
+                raise NotFound(f"{what} '{key}' does not exist.")
+            await s.delete(row)
+            await s.commit()
+        return row
 
     async def migrate(self, migrations: list[Migration] | None = None) -> int:
         """Create/upgrade the schema; returns the version the database is at afterwards."""

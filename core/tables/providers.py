@@ -68,10 +68,5 @@ class ProviderService:
         await self.load()
 
     async def delete(self, provider_id: int) -> None:
-        async with self.store.session() as s:
-            row = await s.get(ProviderRow, provider_id)
-            if row is None:
-                raise NotFound(f"Provider '{provider_id}' does not exist.")
-            await s.delete(row)
-            await s.commit()
+        await self.store.remove(ProviderRow, provider_id, "Provider")
         await self.load()

@@ -9,7 +9,6 @@ that encrypts and signs deliveries exactly as Feishu does.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import itertools
@@ -22,7 +21,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tests.fakes.slack_api import Call
+from tests.fakes.base import Call, RecordingServer
 
 
 def encrypt(key: str, plain: str) -> str:
@@ -33,52 +32,25 @@ def encrypt(key: str, plain: str) -> str:
     return base64.b64encode(iv + enc.update(data) + enc.finalize()).decode()
 
 
-class FakeFeishu:
+class FakeFeishu(RecordingServer):
     def __init__(self):
-        self.calls: list[Call] = []
-        self._failures: dict[str, list[int]] = {}
+        super().__init__()
         self._ids = itertools.count(1)
-        self._runner = None
-        self.port = 0
 
     @property
     def domain(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def fail_next(self, kind: str, status: int, times: int = 1) -> None:
-        self._failures.setdefault(kind, []).extend([status] * times)
-
-    def called(self, kind: str) -> list[Call]:
-        return [c for c in self.calls if c.method == kind]
-
-    async def wait_for(self, kind: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.called(kind)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{kind}: {len(self.called(kind))} calls, expected {count}: {[c.method for c in self.calls]}")
-            await asyncio.sleep(0.02)
-        return self.called(kind)
-
-    async def __aenter__(self) -> "FakeFeishu":
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
         app.router.add_post("/open-apis/im/v1/messages/{mid}/reply", self._reply)
         app.router.add_patch("/open-apis/im/v1/messages/{mid}", self._patch)
         app.router.add_post("/open-apis/im/v1/images", self._image)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self._runner.cleanup()
 
     def _fail(self, kind: str):
-        pending = self._failures.get(kind)
-        if pending:
-            status = pending.pop(0)
+        failure = self.pop_failure(kind)
+        if failure:
+            status = failure[0]
             return web.json_response({"code": 99991400 if status == 429 else 1000005, "msg": "fake failure"}, status=status)
         return None
 

@@ -1,20 +1,42 @@
 """A local fake OpenAI-compatible server speaking the real chat-completions wire protocol.
 
-    async with FakeOpenAI() as fake:                 # 127.0.0.1, ephemeral port
-        fake.script(Reply("```sql\\nSELECT 1\\n```"), Status(500), Reply("done", delay=0.2))
-        fake.default = lambda body: "```sql\\nSELECT 1\\n```"   # when the script is empty
-        ... OPENAI_BASE_URL=fake.base_url ...
-        fake.requests                                # every request body received, in order
+It listens on 127.0.0.1 (an ephemeral port unless told otherwise), answers
+`POST /v1/chat/completions` (JSON, or SSE chunks ending in `data: [DONE]` when `"stream": true`)
+and `GET /v1/models`, and records every request so tests can assert what the prompt carried.
 
-Behaviours: `Reply(text, delay=0)`, `Status(code, body=None, headers=None)` (e.g. 429 with
-Retry-After), `Garbage(raw_bytes)` (a truncated or non-JSON body), `Hang(seconds)`.
-Standalone for benchmarks: `python -m tests.fakes.openai_server --port 9999 --latency 0.2`.
+    from tests.fakes.openai_server import FakeOpenAI, Reply, Status, Garbage, Hang, Disconnect
+
+    async with FakeOpenAI() as fake:
+        fake.script(                                  # one behaviour per request, in order
+            Status(429, headers={"Retry-After": "1"}),
+            Status(500),
+            Reply("```sql\\nSELECT 1\\n```", delay=0.2),
+        )
+        fake.default = lambda body: "I have nothing to say."   # answers once the script is used up
+        client = LLMClient(fake.base_url, "sk-test", "fake-model")   # base_url: http://127.0.0.1:PORT/v1
+        ...
+        fake.requests[-1]["messages"]                # request bodies received, in order
+        fake.headers[-1]["Authorization"]            # and their headers
+
+Behaviours:
+    Reply(text, delay=0)            a normal completion (or stream) of `text`, after `delay` seconds
+    Status(code, body=None, headers={})   an HTTP error; `body` is a dict (JSON) or str; default is
+                                    OpenAI's {"error": {...}} shape
+    Garbage(raw=b"...", status=200) raw bytes as the body: truncated or non-JSON
+    Hang(seconds=3600)              accept the request and say nothing (a stuck upstream)
+    Disconnect()                    close the connection without any response
+
+`default` may also return a behaviour instead of a string. Every request also waits the server's
+`latency`. For benchmarks run it standalone (every reply is a small SQL query):
+
+    python -m tests.fakes.openai_server --port 9999 --latency 0.2
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -32,13 +54,14 @@ class Reply:
 @dataclass
 class Status:
     code: int
-    body: dict | None = None
+    body: dict | str | None = None
     headers: dict = field(default_factory=dict)
 
 
 @dataclass
 class Garbage:
-    raw: bytes = b'{"id": "chatcmpl-1", "choices": [{"message": {"content": "SEL'
+    raw: bytes = b'{"id": "chatcmpl-1", "object": "chat.completion", "choices": [{"message": {"content": "SEL'
+    status: int = 200
 
 
 @dataclass
@@ -46,22 +69,48 @@ class Hang:
     seconds: float = 3600.0
 
 
-class FakeOpenAI:
-    def __init__(self, *, latency: float = 0.0, default: Callable[[dict], str] | None = None):
-        self.latency = latency
-        self.default = default or (lambda body: "I have nothing to say.")
-        self.requests: list[dict] = []
-        self._script: deque = deque()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+@dataclass
+class Disconnect:
+    pass
 
-    def script(self, *behaviours) -> None:
+
+Behaviour = Reply | Status | Garbage | Hang | Disconnect
+Responder = Callable[[dict], "str | Behaviour"]
+STREAM_CHUNK = 16  # characters of content per SSE chunk
+
+
+class FakeOpenAI:
+    def __init__(self, *, latency: float = 0.0, default: Responder | None = None, port: int = 0,
+                 models: tuple[str, ...] = ("fake-model",)):
+        self.latency = latency
+        self.default: Responder = default or (lambda body: "I have nothing to say.")
+        self.port = port
+        self.models = models
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self._script: deque[Behaviour] = deque()
+        self._runner: web.AppRunner | None = None
+
+    # --- the test-facing API -------------------------------------------------------------------
+    def script(self, *behaviours: Behaviour) -> None:
+        """Queue behaviours for the next requests, one each, before `default` takes over."""
         self._script.extend(behaviours)
+
+    @property
+    def pending(self) -> int:
+        """Scripted behaviours not yet used."""
+        return len(self._script)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def reset(self) -> None:
+        self._script.clear()
+        self.requests.clear()
+        self.headers.clear()
+
+    # --- serving -------------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
@@ -72,9 +121,11 @@ class FakeOpenAI:
         # Cancel handlers of disconnected clients so a scripted Hang never delays shutdown.
         self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -82,49 +133,99 @@ class FakeOpenAI:
             await self._runner.cleanup()
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "tests"}]})
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _error(400, "The body is not JSON.")
         self.requests.append(body)
-        behaviour = self._script.popleft() if self._script else Reply(self.default(body))
+        self.headers.append(dict(request.headers))
+        behaviour = self._script.popleft() if self._script else self.default(body)
+        if isinstance(behaviour, str):
+            behaviour = Reply(behaviour)
         if self.latency:
             await asyncio.sleep(self.latency)
         if isinstance(behaviour, Hang):
             await asyncio.sleep(behaviour.seconds)
+            return _error(504, "The fake hung and gave up.")
+        if isinstance(behaviour, Disconnect):
+            request.transport.close()
+            raise asyncio.CancelledError  # nothing may be written on a closed connection
         if isinstance(behaviour, Status):
-            payload = behaviour.body or {"error": {"message": f"fake status {behaviour.code}", "type": "fake", "code": behaviour.code}}
-            return web.json_response(payload, status=behaviour.code, headers=behaviour.headers)
+            return _status(behaviour)
         if isinstance(behaviour, Garbage):
-            return web.Response(body=behaviour.raw, content_type="application/json")
+            return web.Response(body=behaviour.raw, status=behaviour.status, content_type="application/json")
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
-        model = body.get("model", "fake-model")
+        model = body.get("model") or self.models[0]
+        usage = _usage(body, behaviour.text)
         if body.get("stream"):
-            return await self._stream(request, behaviour.text, model)
+            return await self._stream(request, behaviour.text, model, usage if _wants_usage(body) else None)
         return web.json_response({
-            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": behaviour.text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
+            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+            "model": model, "system_fingerprint": "fake",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": behaviour.text},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": usage})
 
-    async def _stream(self, request: web.Request, text: str, model: str) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    async def _stream(self, request: web.Request, text: str, model: str, usage: dict | None) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
-        for i in range(0, len(text), 16):
-            chunk = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                     "choices": [{"index": 0, "delta": {"content": text[i:i + 16]}, "finish_reason": None}]}
-            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        base = {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": model}
+
+        async def send(choices: list, **extra) -> None:
+            await resp.write(f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode())
+
+        await send([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        for i in range(0, len(text), STREAM_CHUNK):
+            await send([{"index": 0, "delta": {"content": text[i:i + STREAM_CHUNK]}, "finish_reason": None}])
+        await send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        if usage:
+            await send([], usage=usage)
         await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
         return resp
 
 
+def _error(code: int, message: str) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": "fake_error", "param": None, "code": code}},
+                             status=code)
+
+
+def _status(b: Status) -> web.Response:
+    if b.body is None:
+        resp = _error(b.code, f"fake status {b.code}")
+    elif isinstance(b.body, str):
+        resp = web.Response(text=b.body, status=b.code)
+    else:
+        resp = web.json_response(b.body, status=b.code)
+    resp.headers.update(b.headers)
+    return resp
+
+
+def _usage(body: dict, text: str) -> dict:
+    """Token counts approximated as characters / 4, so benches can sum something plausible."""
+    prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+    completion = len(text) // 4 + 1
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _wants_usage(body: dict) -> bool:
+    return bool((body.get("stream_options") or {}).get("include_usage"))
+
+
 def _main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible server for benchmarks (127.0.0.1 only).")
     parser.add_argument("--port", type=int, default=9999)
-    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds added to every completion")
+    parser.add_argument("--reply", default="```sql\nSELECT COUNT(*) AS count FROM orders\n```",
+                        help="the text every completion answers with")
     args = parser.parse_args()
-    fake = FakeOpenAI(latency=args.latency, default=lambda body: "```sql\nSELECT COUNT(*) AS count FROM orders\n```")
-    fake.port = args.port
+    fake = FakeOpenAI(latency=args.latency, default=lambda body: args.reply, port=args.port)
     web.run_app(fake.app(), host="127.0.0.1", port=args.port, access_log=None)
 
 

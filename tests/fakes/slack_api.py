@@ -8,66 +8,33 @@
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.base import Call, RecordingServer
 
-@dataclass
-class Call:
-    method: str
-    data: dict
-    files: dict = field(default_factory=dict)
+__all__ = ["Call", "FakeSlack"]
 
 
-class FakeSlack:
+class FakeSlack(RecordingServer):
     def __init__(self):
-        self.calls: list[Call] = []
-        self._failures: dict[str, list[tuple[int, float]]] = {}
+        super().__init__()
         self._ts = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
         self.uploads: dict[str, bytes] = {}
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
 
-    def fail_next(self, method: str, status: int, times: int = 1, retry_after: float = 0) -> None:
-        self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
-
-    def called(self, method: str) -> list[Call]:
-        return [c for c in self.calls if c.method == method]
-
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.called(method)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{method} was called {len(self.called(method))} times, expected {count}: "
-                                     f"{[c.method for c in self.calls]}")
-            await asyncio.sleep(0.02)
-        return self.called(method)
-
-    async def __aenter__(self) -> "FakeSlack":
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self._runner.cleanup()
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -82,9 +49,9 @@ class FakeSlack:
                 except json.JSONDecodeError:
                     pass
         self.calls.append(Call(method, data))
-        pending = self._failures.get(method)
-        if pending:
-            status, retry_after = pending.pop(0)
+        failure = self.pop_failure(method)
+        if failure:
+            status, retry_after = failure
             headers = {"Retry-After": str(int(retry_after))} if retry_after else {}
             return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},
                                      status=status, headers=headers)

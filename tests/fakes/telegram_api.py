@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -16,50 +15,23 @@ import time
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.slack_api import Call
+from tests.fakes.base import Call, RecordingServer
 
 BOT_ID, BOT_USERNAME = 777, "tabletalk_bot"
 
 
-class FakeTelegram:
+class FakeTelegram(RecordingServer):
     def __init__(self):
-        self.calls: list[Call] = []
-        self._failures: dict[str, list[tuple[int, float]]] = {}
+        super().__init__()
         self._ids = itertools.count(100)
-        self._runner = None
-        self.port = 0
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def fail_next(self, method: str, status: int, times: int = 1, retry_after: float = 0) -> None:
-        self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
-
-    def called(self, method: str) -> list[Call]:
-        return [c for c in self.calls if c.method == method]
-
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.called(method)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{method}: {len(self.called(method))} calls, expected {count}: {[c.method for c in self.calls]}")
-            await asyncio.sleep(0.02)
-        return self.called(method)
-
-    async def __aenter__(self) -> "FakeTelegram":
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/bot{token}/{method}", self._api)
         app.router.add_get("/bot{token}/{method}", self._api)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self._runner.cleanup()
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -69,9 +41,9 @@ class FakeTelegram:
             form = await request.post()
             data = {k: (v if isinstance(v, str) else f"<file {getattr(v, 'filename', '')}>") for k, v in form.items()}
         self.calls.append(Call(method, data))
-        pending = self._failures.get(method)
-        if pending:
-            status, retry_after = pending.pop(0)
+        failure = self.pop_failure(method)
+        if failure:
+            status, retry_after = failure
             body = {"ok": False, "error_code": status, "description": "Too Many Requests" if status == 429 else "Internal Server Error"}
             if status == 429:
                 body["parameters"] = {"retry_after": int(retry_after)}

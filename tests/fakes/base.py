@@ -1,0 +1,57 @@
+"""What the fake platform servers share: a local aiohttp server that records every API call, can be
+told to fail the next calls of one kind, and lets tests wait (bounded) for calls to arrive."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    method: str
+    data: dict
+    files: dict = field(default_factory=dict)
+
+
+class RecordingServer:
+    def __init__(self):
+        self.calls: list[Call] = []
+        self._failures: dict[str, list[tuple[int, float]]] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def fail_next(self, kind: str, status: int, times: int = 1, retry_after: float = 0) -> None:
+        self._failures.setdefault(kind, []).extend([(status, retry_after)] * times)
+
+    def pop_failure(self, kind: str) -> tuple[int, float] | None:
+        pending = self._failures.get(kind)
+        return pending.pop(0) if pending else None
+
+    def called(self, kind: str) -> list[Call]:
+        return [c for c in self.calls if c.method == kind]
+
+    async def wait_for(self, kind: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.called(kind)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{kind}: {len(self.called(kind))} calls, expected {count}: {[c.method for c in self.calls]}")
+            await asyncio.sleep(0.02)
+        return self.called(kind)
+
+    async def __aenter__(self):
+        app = web.Application()
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._runner.cleanup()
