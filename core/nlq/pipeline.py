@@ -55,6 +55,8 @@ class Answer:
     not_permitted: bool = False
     upstream_failed: bool = False  # an LLM or the database did not answer
     timing: dict = field(default_factory=dict)
+    chart_hint: str | None = field(default=None, repr=False)
+    checked: tuple | None = field(default=None, repr=False)  # (sql, result) already run while validating
 
     def to_dict(self, kind: str) -> dict:
         out = {"id": self.id, "question": self.question, "status": self.status, "sql": self.sql,
@@ -130,7 +132,10 @@ class Pipeline:
             if ask.execute:
                 t0 = time.perf_counter()
                 cap = ask.max_rows or self.settings.max_rows
-                result = await connector.execute(answer.sql, max_rows=cap, timeout=self.settings.query_timeout)
+                if answer.checked is not None and answer.checked[0] == answer.sql:
+                    result = answer.checked[1]
+                else:
+                    result = await connector.execute(answer.sql, max_rows=cap, timeout=self.settings.query_timeout)
                 answer.dataframe = result.to_dict()
                 mark("execute", t0)
                 await step("rows", {"count": len(result.data), "truncated": result.truncated})
@@ -139,8 +144,7 @@ class Pipeline:
                 mark("answer", t0)
                 await step("answer", {"text": answer.answer})
                 if ask.chart:
-                    hint = getattr(answer, "_chart_hint", None)
-                    answer.chart = choose_chart(answer.question, result.columns, result.data, hint)
+                    answer.chart = choose_chart(answer.question, result.columns, result.data, answer.chart_hint)
         except Forbidden as exc:
             answer.status, answer.not_permitted, answer.message = "failed", True, exc.detail
             answer.answer = exc.detail
@@ -164,7 +168,7 @@ class Pipeline:
             if last.get("sql"):
                 previous = (last.get("question", ""), last["sql"])
         local = builtin.generate(answer.question, schema, today=today, training=pairs, previous=previous)
-        answer._chart_hint = local.chart_hint  # type: ignore[attr-defined]
+        answer.chart_hint = local.chart_hint
         llm_ready = self.llm.available
         # Follow-ups in a conversation go to the model when there is one: resolving "that" is its strength.
         confident = local.confidence >= CONFIDENT and (not ask.history or local.confidence >= 1.0)
@@ -180,9 +184,12 @@ class Pipeline:
         linked = link(answer.question, schema)
 
         async def validate(sql: str) -> None:
+            # Executing is the real check; its result is kept so the answer does not run it twice.
             rewritten = enforce(sql)
             if ask.execute:
-                await connector.execute(rewritten, max_rows=1, timeout=self.settings.query_timeout)
+                cap = ask.max_rows or self.settings.max_rows
+                answer.checked = (rewritten, await connector.execute(rewritten, max_rows=cap,
+                                                                     timeout=self.settings.query_timeout))
 
         history = [{"question": h.get("question", ""), "sql": h.get("sql")} for h in ask.history[-6:]]
         result = await llm_sql(client, answer.question, linked, dialect=full.dialect, today=today,
