@@ -5,7 +5,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import json_response, no_content, parse_body, requires
+from tabletalk.adapters.rest.http import json_response, no_content, parse_body, parse_query, requires
 
 routes = web.RouteTableDef()
 
@@ -17,6 +17,10 @@ class MetaEdit(BaseModel):
 
 class MetaPut(BaseModel):
     schemas: dict[str, dict]
+
+
+class MetaQuery(BaseModel):
+    role_id: str | None = None  # show only what this role may see
 
 
 class IndexCreate(BaseModel):
@@ -34,10 +38,19 @@ async def sync_meta(request: web.Request) -> web.Response:
 
 
 @routes.get("/datasources/{datasource_id}/meta")
-@requires("priv_asker")
+@requires("priv_asker", query=MetaQuery)
 async def get_meta(request: web.Request) -> web.Response:
-    """Tables and fields with descriptions and visibility."""
-    return json_response(await core_of(request).metadata.get_meta(request.match_info["datasource_id"]))
+    """Tables and fields with descriptions and visibility (as a role sees them, with ?role_id=)."""
+    q = parse_query(request, MetaQuery)
+    core = core_of(request)
+    ds_id = request.match_info["datasource_id"]
+    visible = None
+    if q.role_id:
+        role = await core.policies.get_role(q.role_id)
+        rules = [r for p in await core.policies.list_policies(role_id=role.id, datasource_id=ds_id) for r in p.rules]
+        names = {t.name.lower() for t in await core.metadata.tables(ds_id)}
+        visible = core.policies.visible_for(rules, names)
+    return json_response(await core.metadata.get_meta(ds_id, visible))
 
 
 @routes.put("/datasources/{datasource_id}/meta")

@@ -136,6 +136,13 @@ class PolicyService:
         await self.store.remove(Policy, policy_id, "Policy")
 
     # --- enforcement ------------------------------------------------------------------------
+    @staticmethod
+    def visible_for(rules: list[dict], all_tables: set[str]) -> set[str]:
+        """The tables a role's stored rules let it see (none without rules: deny by default)."""
+        if not rules:
+            return set()
+        return visible_tables([Rule(table=r["table"], row_filter=r.get("row_filter")) for r in rules], all_tables) or set()
+
     async def scope(self, role_id: str | None, values: dict | None, datasource_id: str) -> Scope:
         """Bind a role's variables for one datasource. No role → no filter (admin/unscoped access)."""
         if not role_id:

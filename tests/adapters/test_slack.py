@@ -138,3 +138,22 @@ async def test_two_users_in_one_channel_get_their_own_rows(service):
     assert f"There are {truth['Paris']} customers." in updates[1:]
     assert truth["Berlin"] != truth["Paris"]
     assert any("don't have access" in u for u in updates)
+
+
+@pytest.mark.parametrize("privacy,method", [("ephemeral", "chat.postEphemeral"), ("dm", "conversations.open")])
+async def test_filtered_answers_stay_private_in_channels(service, privacy, method):
+    http, slack = service["http"], service["slack"]
+    async with http.post("/api/v1/roles", headers=ADMIN, json={"name": "city", "variables": [{"name": "city"}]}) as r:
+        role = await r.json()
+    async with http.post("/api/v1/policies", headers=ADMIN, json={
+            "role_id": role["id"], "datasource_id": service["ds"],
+            "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]}) as r:
+        assert r.status == 201
+    await _bot(service, group_privacy=privacy, access={"users": [
+        {"platform": "slack", "user": "UBERLIN", "role": "city", "variables": {"city": "Berlin"}}]})
+    await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UBERLIN"))
+    await slack.wait_for(method)
+    await service["app"][DELIVERIES].drain()
+    assert [c.data["text"] for c in slack.called("chat.update")] == ["I sent you the answer privately."]
+    private = slack.called("chat.postEphemeral") or [c for c in slack.called("chat.postMessage") if c.data["channel"].startswith("D")]
+    assert private and private[0].data["text"].startswith("There are ")

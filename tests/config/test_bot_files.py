@@ -72,3 +72,41 @@ async def test_files_load_at_start_and_a_bad_file_is_skipped(tmp_path, monkeypat
         assert "xoxb-secret-token" not in await resp.text()
         resp = await client.patch("/api/v1/bots/shop", headers=ADMIN, json={"name": "renamed"})
         assert resp.status == 409 and "shop.yaml" in (await resp.json())["detail"]
+
+
+async def test_datasources_declared_in_a_bot_file_are_created_and_synced(tmp_path):
+    import asyncio
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "hr.db")
+    db.executescript("CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO staff VALUES (1, 'a'), (2, 'b');")
+    db.commit()
+    db.close()
+    home = tmp_path / "home"
+    (home / "bots").mkdir(parents=True)
+    (home / "bots" / "hr.yaml").write_text(textwrap.dedent(f"""
+        datasources:
+          - name: hr
+            engine: sqlite
+            access_config: {{database: "{tmp_path / 'hr.db'}"}}
+        bots:
+          - id: hr-bot
+            name: HR
+            datasource_ids: [hr]
+    """))
+    app = create_app(make_settings(home, TABLETALK_DEMO=False))
+    async with TestClient(TestServer(app)) as client:
+        listing = await (await client.get("/api/v1/datasources", headers=ADMIN)).json()
+        ds = next(d for d in listing["items"] if d["name"] == "hr")
+        for _ in range(100):
+            if (await (await client.get(f"/api/v1/datasources/{ds['id']}", headers=ADMIN)).json())["meta_status"] == "success":
+                break
+            await asyncio.sleep(0.05)
+        bot = await (await client.get("/api/v1/bots/hr-bot", headers=ADMIN)).json()
+        assert bot["datasource_ids"] == [ds["id"]] and bot["source_file"].endswith("hr.yaml")
+        chat = await (await client.post("/api/v1/chats", headers=ADMIN, json={"bot_id": "hr-bot"})).json()
+        reply = await (await client.post(f"/api/v1/chats/{chat['id']}/messages", headers=ADMIN,
+                                         json={"question": "how many staff are there?"})).json()
+        assert reply["content"]["dataframe"]["data"] == [[2]]
+        resp = await client.patch(f"/api/v1/datasources/{ds['id']}", headers=ADMIN, json={"name": "x"})
+        assert resp.status == 409 and "hr.yaml" in (await resp.json())["detail"]

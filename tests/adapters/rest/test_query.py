@@ -79,3 +79,14 @@ async def test_role_filters_show_in_sql_and_missing_variable_is_400(client):
     status, body = await _ask(client, "q2a", datasource_id=ds, question="How many customers are there?",
                               role_id=role["id"], role_variables={"city": "x' OR '1'='1"})
     assert status == 200 and body["dataframe"]["data"] == [[0]]
+
+
+async def test_metadata_shown_to_a_role_lists_only_its_tables(client):
+    ds = await demo_id(client)
+    role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "catalog"})).json()
+    await client.post("/api/v1/policies", headers=ADMIN, json={"role_id": role["id"], "datasource_id": ds,
+                                                                "rules": [{"table": "products"}]})
+    meta = await (await client.get(f"/api/v1/datasources/{ds}/meta?role_id={role['id']}", headers=ADMIN)).json()
+    assert list(next(iter(meta["schemas"].values()))["tables"]) == ["products"]
+    everything = await (await client.get(f"/api/v1/datasources/{ds}/meta", headers=ADMIN)).json()
+    assert len(next(iter(everything["schemas"].values()))["tables"]) == 4
