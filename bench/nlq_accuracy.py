@@ -25,7 +25,7 @@ from tabletalk.core.demo import SAMPLE_QUESTIONS, build_demo
 from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq.builtin import generate
 
-SCHEMAS = ("hr", "library", "logistics", "saas")  # saas is held out: never used for tuning
+SCHEMAS = ("hr", "library", "logistics", "saas", "clinic")  # saas and clinic were held out when first run
 GOAL = 0.70
 
 

@@ -17,7 +17,7 @@ from sqlglot import exp
 from tabletalk.core.metadata.schema import Column, Schema, Table
 from tabletalk.core.nlq.dates import NUMBER_WORDS, Window, bucket_sql, find_bucket, find_window
 from tabletalk.core.nlq.lexicon import (MONEY_COLUMNS, MONEY_WORDS, STOP, UNIT_PRICE_COLUMNS, ColumnRef, Lexicon,
-                                        lexicon_for, stem)
+                                        lexicon_for, stem, words_of)
 
 
 @dataclass
@@ -129,6 +129,7 @@ class Intent:
     compare_words: dict = field(default_factory=dict)  # position -> comparative phrase ("heavier than")
     subject_measure: bool = False  # a numeric column named before the entity ("cost of delayed shipments")
     anti_candidates: list = field(default_factory=list)
+    direct_hits: dict = field(default_factory=dict)  # column key -> question words naming it directly
     words: set = field(default_factory=set)
 
     @property
@@ -184,6 +185,10 @@ def _match_values(lex: Lexicon, text: str, used: set[int]) -> list[tuple[int, in
             if lex.table_words.get(stem(word)) or lex.column_words.get(stem(word)):
                 continue
             best = process.extractOne(word, keys, scorer=fuzz.ratio, score_cutoff=88)
+            if best is None and len(word) >= 7:
+                # "cardiologists" ~ "Cardiology": a long shared stem names the same value.
+                stems = [k for k in keys if " " not in k and len(_common_prefix(word, k)) >= max(6, int(0.75 * len(k)))]
+                best = (stems[0],) if len(stems) == 1 else None
             if best:
                 taken.add(i)
                 found.append((pos, pos + len(word), lex.values[best[0]], word))
@@ -195,6 +200,13 @@ def _match_values(lex: Lexicon, text: str, used: set[int]) -> list[tuple[int, in
             ref, original = (named or hits)[0]
         out.append((start, end, ref, original))
     return out
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
 
 
 def _resolve_phrase(lex: Lexicon, phrase: str) -> tuple[ColumnRef | None, Table | None]:
@@ -347,6 +359,8 @@ def read_question(question: str, lex: Lexicon, today: date) -> Intent:
         if cols and not in_group:
             for ref in cols:
                 intent.mentioned_columns.append((pos, ref))
+                if w in words_of(ref.column.name):  # named, not reached through a synonym
+                    intent.direct_hits[ref.key] = intent.direct_hits.get(ref.key, 0) + 1
         if not tables and not cols and not in_group and word not in STOP and word not in FILLER and w not in FILLER \
                 and not word.isdigit() and _number(word) is None and len(word) > 2:
             intent.unknown.append(word)
@@ -429,10 +443,10 @@ def _choose_measure(intent: Intent, lex: Lexicon, anchors: list[Table]) -> Measu
     if named:
         def score(item):
             pos, ref = item
-            direct = stem(ref.column.name.lower()) in {stem(w) for w in re.findall(r"[a-z]+", ref.column.name.lower())}
             near_cmp = any(0 <= cp - pos < 25 for cp in cmp_positions)
             dist = min((lex.distance(ref.table.name, a.name) for a in anchors), default=0)
-            return (near_cmp and len(named) > 1, dist, not direct, "price" in ref.column.name.lower() and intent.money)
+            return (near_cmp and len(named) > 1, -intent.direct_hits.get(ref.key, 0), dist,
+                    "price" in ref.column.name.lower() and intent.money)
         pos, ref = sorted(named, key=score)[0]
         if not (intent.money and any(k in ref.column.name.lower() for k in ("price", "cost")) and _money_measures(lex)):
             return Measure(ref.table, f"{{t}}.{_q(ref.column.name)}", ref.column.name, (ref.column.name,))
