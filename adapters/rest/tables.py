@@ -466,7 +466,25 @@ async def list_gen(request: web.Request) -> web.Response:
 @routes.post("/image_import/tables")
 @requires("priv_asker")
 async def image_import(request: web.Request) -> web.Response:
-    """Build a table from an image: needs a vision-capable model."""
-    if not any(m.image for m in core_of(request).llm.models()):
-        raise Invalid("Image import needs a vision-capable model (a provider model with \"image\": true); none is configured.")
-    raise Invalid("Image import is not available in this release; create the table from a schema instead.")
+    """Build a table (schema and rows) from an image: multipart `image` (+ name, prompt, model), or
+    JSON {"image": data URL, ...}. Needs a vision-capable model."""
+    import base64
+
+    if request.content_type.startswith("multipart/"):
+        form = await request.post()
+        upload = form.get("image") or form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise Invalid("Send the picture in the 'image' field.")
+        raw = upload.file.read(MAX_DATASET_BYTES + 1)
+        if len(raw) > MAX_DATASET_BYTES:
+            raise TooLarge("Images are limited to 5 MB.")
+        url = f"data:{upload.content_type or 'image/png'};base64,{base64.b64encode(raw).decode()}"
+        fields = {k: form.get(k) for k in ("name", "prompt", "model")}
+    else:
+        body = await read_json(request)
+        if not isinstance(body, dict) or not str(body.get("image", "")).startswith("data:image/"):
+            raise Invalid("Send {\"image\": \"data:image/png;base64,...\"} or a multipart 'image' field.")
+        url, fields = body["image"], {k: body.get(k) for k in ("name", "prompt", "model")}
+    table, count = await _tables(request).import_image(url, name=fields["name"], prompt=fields["prompt"] or "",
+                                                       model=fields["model"])
+    return json_response({"id": table.id, "name": table.name, "rows": count}, status=201)

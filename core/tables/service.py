@@ -336,6 +336,33 @@ class TableService:
                 await s.commit()
         return updated
 
+    async def import_image(self, image_url: str, *, name: str | None = None, prompt: str = "",
+                           model: str | None = None) -> tuple["GenTable", int]:
+        """Build a table (schema and rows) from a picture of one, with a vision-capable model."""
+        vision = [m for m in self.llm.models() if m.image]
+        if not vision:
+            raise Invalid("Image import needs a vision-capable model (a provider model with \"image\": true); none is configured.")
+        client, info = self.llm.resolve(model or (vision[0].alias or vision[0].model))
+        if not info.image:
+            raise Invalid(f"Model '{info.alias or info.model}' cannot read images.")
+        ask = ("Read the table in this image. Answer with JSON only: {\"name\": snake_case, \"description\": str, "
+               "\"columns\": [{\"name\": snake_case, \"type\": \"string|integer|number|boolean|date\", \"description\": str}], "
+               "\"rows\": [{column: value}]}." + (f" {prompt}" if prompt else ""))
+        messages = [{"role": "user", "content": [{"type": "text", "text": ask}, {"type": "image_url", "image_url": {"url": image_url}}]}]
+        for _ in range(MAX_ATTEMPTS):
+            data = extract_json((await client.complete(messages, model=info.model)).text)
+            if isinstance(data, dict) and isinstance(data.get("columns"), list) and data["columns"]:
+                break
+        else:
+            raise Upstream("The model did not describe the image as a table.")
+        spec = TableSpec.model_validate({"name": name or data.get("name") or "imported_table",
+                                         "description": data.get("description", ""),
+                                         "columns": [{k: c.get(k) for k in ("name", "type", "description") if c.get(k)} for c in data["columns"]]})
+        table = await self.create(spec)
+        rows = [r for r in data.get("rows") or [] if isinstance(r, dict)]
+        await self._store_batch(table, table.columns, rows, {"next": 0})
+        return table, len(rows)
+
     async def list_gen(self, description: str, count: int, existing: list[str], model: str | None = None) -> list[str]:
         if not self.llm.available:
             filler = OfflineFiller()

@@ -127,7 +127,7 @@ async def test_offline_fill_and_validation(tmp_path):
         assert schema["columns"][0]["fill_mode"] == "ai" and schema["columns"][0]["context_length"] == 0
         models = await (await client.get("/api/v1/models", headers=ADMIN)).json()
         assert models == {"default": "", "models": []}
-        resp = await client.post("/api/v1/image_import/tables", headers=ADMIN, json={})
+        resp = await client.post("/api/v1/image_import/tables", headers=ADMIN, json={"image": "data:image/png;base64,AAAA"})
         assert resp.status == 400 and "vision" in (await resp.json())["detail"]
 
 
@@ -186,3 +186,21 @@ async def test_workflow_runs_as_sse(tmp_path):
         assert kinds.count("STEP_DONE") == 4 and kinds[-1] == "WORKFLOW_DONE" and "ROWS" in kinds
         export = next(e for e in events if e["type"] == "EXPORT")
         assert export["content"].count("\n") == 1 + 2 + 3 and "Ada,London" in export["content"]
+
+
+async def test_image_import_with_a_vision_model(tmp_path):
+    table = {"name": "menu", "description": "a menu", "columns": [{"name": "dish", "type": "string"}, {"name": "price", "type": "number"}],
+             "rows": [{"dish": "Soup", "price": "4.5"}, {"dish": "Pie", "price": 6}]}
+    async with FakeOpenAI(default=lambda body: "```json\n" + json.dumps(table) + "\n```") as fake:
+        async with await _client(tmp_path) as client:
+            await client.post("/api/v1/providers", headers=ADMIN, json={
+                "name": "vision", "base_url": fake.base_url, "models": [{"model": "v1", "image": True, "default": True}]})
+            form = aiohttp.FormData()
+            form.add_field("image", b"\x89PNG fake bytes", filename="menu.png", content_type="image/png")
+            resp = await client.post("/api/v1/image_import/tables", headers=ADMIN, data=form)
+            assert resp.status == 201, await resp.text()
+            assert (await resp.json())["rows"] == 2
+            rows = (await (await client.get("/api/v1/tables/menu/rows", headers=ADMIN)).json())["data"]
+            assert [(r["dish"], r["price"]) for r in rows] == [("Soup", 4.5), ("Pie", 6.0)]
+    content = fake.requests[0]["messages"][0]["content"]
+    assert content[1]["type"] == "image_url" and content[1]["image_url"]["url"].startswith("data:image/png;base64,")
