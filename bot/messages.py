@@ -16,6 +16,7 @@ class IncomingMessage:
     is_group: bool = False         # asked in a shared channel/group (matters for group_privacy)
     attachments: list[dict] = field(default_factory=list)
     user_name: str | None = None
+    is_admin: bool = False  # asked with an admin API key (REST): unrestricted unless a rule names it
 
     @property
     def conversation_key(self) -> str:

@@ -98,7 +98,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     key = request[API_KEY]
     dispatcher = request.app[DISPATCHER]
     msg = IncomingMessage(bot_id=chat.bot_id, platform="rest", user=key.id, user_name=key.name or None,
-                          chat=chat.id, text=body.question)
+                          chat=chat.id, text=body.question, is_admin=key.scope == "priv_admin")
     if not (body.stream or "text/event-stream" in request.headers.get("Accept", "")):
         reply = await dispatcher.handle(msg, chat=chat)
         return json_response(_reply_body(chat.id, reply))

@@ -55,3 +55,24 @@ async def test_visitor_key_only_uses_its_bots(client):
     assert (await client.post(f"/api/v1/chats/{chat['id']}/messages", headers=visitor, json={"question": "/help"})).status == 200
     admin_chat = await (await client.post("/api/v1/chats", headers=ADMIN, json={"bot_id": "open"})).json()
     assert (await client.get(f"/api/v1/chats/{admin_chat['id']}", headers=visitor)).status == 404
+
+
+async def test_rest_access_rules_by_key_admin_unscoped_asker_refused(client):
+    ds = await demo_id(client)
+    role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "r"})).json()
+    await client.post("/api/v1/policies", headers=ADMIN, json={"role_id": role["id"], "datasource_id": ds,
+                                                                "rules": [{"table": "products"}]})
+    await client.post("/api/v1/bots", headers=ADMIN, json={"id": "shop", "name": "Shop", "datasource_ids": [ds]})
+    asker = await (await client.post("/api/v1/auth/keys", headers=ADMIN, json={"scope": "priv_asker", "name": "analyst"})).json()
+    asker_h = {"Authorization": f"Bearer {asker['key']}"}
+
+    async def ask(headers, question):
+        chat = await (await client.post("/api/v1/chats", headers=headers, json={"bot_id": "shop"})).json()
+        return (await (await client.post(f"/api/v1/chats/{chat['id']}/messages", headers=headers, json={"question": question})).json())["content"]
+
+    assert (await ask(ADMIN, "How many orders are there?"))["dataframe"]["data"] == [[400]]
+    assert "don't have access" in (await ask(asker_h, "How many orders are there?"))["text"]
+    # A rule naming the key (by name) gives that key the role: products only.
+    await client.patch("/api/v1/bots/shop", headers=ADMIN, json={"access": {"users": [{"platform": "rest", "user": "analyst", "role": role["id"]}]}})
+    assert (await ask(asker_h, "How many products are there?"))["dataframe"]["data"] == [[12]]
+    assert "not permitted" in (await ask(asker_h, "How many orders are there?"))["text"]
