@@ -177,6 +177,9 @@ class Pipeline:
             return local.sql
         if not llm_ready:
             return self._cannot_map(answer, local, full, visible)
+        hidden = _mentioned_hidden_table(answer.question, full, visible) if local.sql is None else None
+        if hidden:  # no model call can make a hidden table visible
+            raise Forbidden(f"You are not permitted to query the table '{hidden}'.")
         from tabletalk.core.nlq.linking import link
         from tabletalk.core.nlq.llm import llm_sql
 
@@ -185,15 +188,21 @@ class Pipeline:
 
         async def validate(sql: str) -> None:
             # Executing is the real check; its result is kept so the answer does not run it twice.
-            rewritten = enforce(sql)
+            try:
+                rewritten = enforce(sql)
+            except Forbidden as exc:  # final: a retry cannot make a table visible
+                raise _NotPermitted(exc.detail) from None
             if ask.execute:
                 cap = ask.max_rows or self.settings.max_rows
                 answer.checked = (rewritten, await connector.execute(rewritten, max_rows=cap,
                                                                      timeout=self.settings.query_timeout))
 
         history = [{"question": h.get("question", ""), "sql": h.get("sql")} for h in ask.history[-6:]]
-        result = await llm_sql(client, answer.question, linked, dialect=full.dialect, today=today,
-                               training=pairs, history=history, validate=validate)
+        try:
+            result = await llm_sql(client, answer.question, linked, dialect=full.dialect, today=today,
+                                   training=pairs, history=history, validate=validate)
+        except _NotPermitted as exc:
+            raise Forbidden(str(exc)) from None
         answer.timing["llm_duration"] += result.duration_s
         answer.engine = "llm"
         return result.sql
@@ -223,6 +232,10 @@ class Pipeline:
             return text
         finally:
             answer.timing["llm_duration"] += time.perf_counter() - t0
+
+
+class _NotPermitted(Exception):
+    """Carries a Forbidden through the LLM's self-correction loop, which must not retry it."""
 
 
 def _mentioned_hidden_table(question: str, full: Schema, visible: set[str] | None) -> str | None:

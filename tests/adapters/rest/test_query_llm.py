@@ -78,3 +78,33 @@ async def test_follow_up_sends_the_first_turn_to_the_llm(tmp_path):
     assert second["content"]["dataframe"]["data"] == [["Berlin", 2], ["Paris", 1]], second
     sql_request = next(r for r in fake.requests if r["messages"][-1]["content"] == "split that by office")
     assert any(m["content"] == "how many people work here" for m in sql_request["messages"])
+
+
+async def test_hostile_llm_sql_never_leaks_or_writes(tmp_path):
+    """The model is scripted to be hostile; the role's filter and read-only rule hold anyway."""
+    hostile = iter(["```sql\nDELETE FROM customers\n```", "```sql\nSELECT * FROM customers; DROP TABLE orders\n```",
+                    "```sql\nSELECT COUNT(*) FROM customers WHERE 1=1 OR city <> 'Berlin'\n```"])
+    async with FakeOpenAI(default=lambda body: next(hostile, "Berlin customers counted.")) as fake:
+        app = create_app(make_settings(tmp_path, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="x"))
+        async with TestClient(TestServer(app)) as client:
+            ds = await demo_id(client)
+            role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "b", "variables": [{"name": "city"}]})).json()
+            await client.post("/api/v1/policies", headers=ADMIN, json={"role_id": role["id"], "datasource_id": ds,
+                                                                        "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]})
+            scoped = {"datasource_id": ds, "role_id": role["id"], "role_variables": {"city": "Berlin"}}
+            body = await (await client.post("/api/v1/single-turn/q2a", headers=ADMIN, json={**scoped, "question": ODD})).json()
+            truth = await (await client.post("/api/v1/single-turn/q2a", headers=ADMIN, json={**scoped, "question": "How many customers are there?"})).json()
+            assert body["status"] == "success" and "Berlin" in body["sql"], body
+            df = body["dataframe"]
+            if "city" in df["columns"]:  # rows: every one inside the filter, as many as the truth
+                city = df["columns"].index("city")
+                assert {row[city] for row in df["data"]} == {"Berlin"} and len(df["data"]) == truth["dataframe"]["data"][0][0]
+            else:  # a count: the filtered truth
+                assert df["data"] == truth["dataframe"]["data"]
+            assert len(fake.requests) >= 2
+            calls = len(fake.requests)
+            # A question about a table the role cannot see is "not permitted" without asking the model.
+            denied = await (await client.post("/api/v1/single-turn/q2a", headers=ADMIN, json={**scoped, "question": "list all orders"})).json()
+            assert denied["status"] == "failed" and "not permitted" in denied["message"] and len(fake.requests) == calls
+            count = await (await client.post("/api/v1/single-turn/q2a", headers=ADMIN, json={"datasource_id": ds, "question": "How many orders are there?"})).json()
+            assert count["dataframe"]["data"] == [[400]]  # nothing was written
