@@ -38,6 +38,17 @@ async def _bot(service, **extra) -> None:
         assert resp.status == 201, await resp.text()
 
 
+async def _city_role(service) -> None:
+    """A role 'city' whose customers rows are filtered by its `city` variable."""
+    http = service["http"]
+    async with http.post("/api/v1/roles", headers=ADMIN, json={"name": "city", "variables": [{"name": "city"}]}) as r:
+        role = await r.json()
+    async with http.post("/api/v1/policies", headers=ADMIN, json={
+            "role_id": role["id"], "datasource_id": service["ds"],
+            "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]}) as r:
+        assert r.status == 201
+
+
 def mention(text: str, user: str = "U1", channel: str = "C1", ts: str = "1700000000.000100") -> dict:
     return {"type": "app_mention", "user": user, "text": f"<@UBOT> {text}", "channel": channel, "ts": ts}
 
@@ -117,13 +128,8 @@ async def test_chart_and_csv_are_uploaded(service):
 
 
 async def test_two_users_in_one_channel_get_their_own_rows(service):
-    http, slack = service["http"], service["slack"]
-    async with http.post("/api/v1/roles", headers=ADMIN, json={"name": "city", "variables": [{"name": "city"}]}) as r:
-        role = await r.json()
-    async with http.post("/api/v1/policies", headers=ADMIN, json={
-            "role_id": role["id"], "datasource_id": service["ds"],
-            "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]}) as r:
-        assert r.status == 201
+    slack = service["slack"]
+    await _city_role(service)
     await _bot(service, access={"users": [
         {"platform": "slack", "user": "UBERLIN", "role": "city", "variables": {"city": "Berlin"}},
         {"platform": "slack", "user": "UPARIS", "role": "city", "variables": {"city": "Paris"}}]})
@@ -142,13 +148,8 @@ async def test_two_users_in_one_channel_get_their_own_rows(service):
 
 @pytest.mark.parametrize("privacy,method", [("ephemeral", "chat.postEphemeral"), ("dm", "conversations.open")])
 async def test_filtered_answers_stay_private_in_channels(service, privacy, method):
-    http, slack = service["http"], service["slack"]
-    async with http.post("/api/v1/roles", headers=ADMIN, json={"name": "city", "variables": [{"name": "city"}]}) as r:
-        role = await r.json()
-    async with http.post("/api/v1/policies", headers=ADMIN, json={
-            "role_id": role["id"], "datasource_id": service["ds"],
-            "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]}) as r:
-        assert r.status == 201
+    slack = service["slack"]
+    await _city_role(service)
     await _bot(service, group_privacy=privacy, access={"users": [
         {"platform": "slack", "user": "UBERLIN", "role": "city", "variables": {"city": "Berlin"}}]})
     await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UBERLIN"))
