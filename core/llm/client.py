@@ -1,7 +1,10 @@
-"""A chat-completions client for any OpenAI-compatible server, with our own retry policy:
-429 (honouring Retry-After), 5xx, timeouts, connection errors and garbage completions are
-retried with backoff, then reported as one clear `Upstream` error. An optional requests-per-minute
-limiter spaces calls for providers with an rpm budget."""
+"""A chat-completions client for any OpenAI-compatible server, with our own retry policy.
+
+429 (honouring Retry-After, capped), 5xx, timeouts, refused connections and unusable completions
+are retried with exponential backoff inside one overall deadline, then reported as one `Upstream`
+sentence naming the host and the last error. An optional requests-per-minute limiter keeps
+concurrent callers (table generation batches) within a model's rpm budget.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -17,49 +20,74 @@ from openai.types.chat import ChatCompletion
 from tabletalk.core.errors import Upstream
 
 log = logging.getLogger(__name__)
-MAX_RETRY_AFTER = 20.0
+
+MAX_RETRY_AFTER = 20.0  # a server asking for longer is treated as down for this request
+# Client errors that retrying cannot fix, with what the operator should check.
+REFUSAL_HINTS = {
+    400: "the request was rejected",
+    401: "check the API key",
+    403: "the API key may not use this model",
+    404: "check the base URL and the model name",
+    422: "the request was rejected",
+}
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+_FAILURES = (openai.APIError, asyncio.TimeoutError, ValueError, LookupError, AttributeError, TypeError)
 
 
 @dataclass
 class Completion:
     text: str
     model: str
-    duration_s: float
+    duration_s: float  # wall time of the whole call, retries and waits included
     usage: dict = field(default_factory=dict)
+    attempts: int = 1
 
 
 class RateLimiter:
-    """Spaces call starts so no more than `rpm` begin in any minute (0 = unlimited)."""
+    """Token bucket for call starts: `rpm` per minute on average, up to `burst` at once.
 
-    def __init__(self, rpm: int):
-        self.interval = 60.0 / rpm if rpm > 0 else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
+    The default burst is one second's share of the budget, because providers often enforce a
+    per-minute limit per second. Waiters reserve their slot on arrival, so they start in order and
+    sleep concurrently; concurrent callers (table generation batches) share the one budget.
+    """
+
+    def __init__(self, rpm: int, *, burst: int | None = None, per: float = 60.0):
+        self.rpm = max(0, int(rpm or 0))
+        self.rate = self.rpm / per  # tokens per second
+        self.capacity = float(burst or max(1, int(self.rate)))
+        self._tokens = self.capacity
+        self._stamp = time.monotonic()
 
     async def wait(self) -> None:
-        if not self.interval:
+        if not self.rate:
             return
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        self._tokens -= 1.0  # below zero: a reservation on tokens still to come
+        if self._tokens < 0:
+            await asyncio.sleep(-self._tokens / self.rate)
 
 
 class LLMClient:
+    """One model endpoint. `timeout` bounds each attempt, `deadline` the whole call."""
+
     def __init__(self, base_url: str | None, api_key: str | None, model: str, *, timeout: float = 30.0,
-                 retries: int = 3, rpm: int = 0, backoff: float = 0.5):
+                 retries: int = 3, rpm: int = 0, backoff: float = 0.5, deadline: float | None = None):
         self.base_url = base_url
         self.model = model
         self.timeout = timeout
         self.retries = max(1, retries)
         self.backoff = backoff
+        self.deadline = deadline if deadline is not None else self.timeout * self.retries + 10.0
         self.limiter = RateLimiter(rpm)
         # aiohttp transport: httpx's pool scans every connection per request, which costs O(n²) CPU
         # under hundreds of concurrent calls; aiohttp's connector does not.
         self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout,
                                           max_retries=0, http_client=openai.DefaultAioHttpClient(timeout=timeout))
+
+    def __repr__(self) -> str:  # never the key
+        return f"LLMClient(host={self.host!r}, model={self.model!r})"
 
     @property
     def host(self) -> str:
@@ -67,54 +95,72 @@ class LLMClient:
 
     async def complete(self, messages: list[dict], *, model: str | None = None, temperature: float = 0.0,
                        max_tokens: int | None = None) -> Completion:
+        """The assistant's reply to `messages`, or Upstream once retries or the deadline run out."""
         model = model or self.model
+        body = {"model": model, "messages": messages, "temperature": temperature}
+        if max_tokens:
+            body["max_tokens"] = max_tokens
+        started = time.monotonic()
+        ends = started + self.deadline
+        queued = 0.0  # time spent waiting for the rpm budget: neither the model's fault nor its time
         last = "no answer"
-        started = time.perf_counter()
-        for attempt in range(1, self.retries + 1):
+        attempt = 0
+        while attempt < self.retries:
+            attempt += 1
+            t0 = time.monotonic()
             await self.limiter.wait()
-            attempt_started = time.perf_counter()
-            delay = self.backoff * (2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
+            queued += time.monotonic() - t0
+            ends += time.monotonic() - t0
+            left = ends - time.monotonic()
             try:
-                kwargs = {"model": model, "messages": messages, "temperature": temperature}
-                if max_tokens:
-                    kwargs["max_tokens"] = max_tokens
-                # The client's generic `post` skips the per-call TypedDict transform of `create(...)`,
-                # which costs more CPU than the rest of a question under heavy concurrency.
-                resp = await asyncio.wait_for(self._client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion),
-                                              self.timeout + 1)
-                text = (resp.choices[0].message.content or "") if resp.choices else ""
-                if not text.strip():
-                    raise ValueError("the completion was empty")
-                usage = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
-                return Completion(text, resp.model or model, time.perf_counter() - started, usage)
-            except openai.RateLimitError as exc:
-                last = "429 Too Many Requests"
-                delay = max(delay, _retry_after(exc))
-            except openai.APIStatusError as exc:
-                last = f"{exc.status_code} {_reason(exc)}"
-                if exc.status_code < 500 and exc.status_code not in (408, 409):
-                    raise Upstream(f"The language model at {self.host} refused the request: {last}.") from None
-            except (openai.APITimeoutError, asyncio.TimeoutError):
-                # Some transports report a refused connection as a timeout: tell them apart by the clock.
-                quick = time.perf_counter() - attempt_started < self.timeout / 2
-                last = "connection failed" if quick else f"no answer within {self.timeout:g} s"
-            except openai.APIConnectionError:
-                last = "connection failed"
-            except (openai.APIError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
-                last = f"unusable answer ({type(exc).__name__})"
-            log.info("LLM call attempt %d/%d failed: %s", attempt, self.retries, last)
-            if attempt < self.retries:
-                await asyncio.sleep(delay)
-        raise Upstream(f"The language model at {self.host} did not answer after {self.retries} attempts (last error: {last}).")
+                resp = await asyncio.wait_for(self._post(body), min(self.timeout + 1.0, left))
+                return _completion(resp, model, time.monotonic() - started - queued, attempt)
+            except _FAILURES as exc:
+                last, wait = self._failure(exc, min(self.timeout, left))
+            log.info("LLM call to %s (%s) attempt %d/%d failed: %s", self.host, model, attempt, self.retries, last)
+            if attempt >= self.retries:
+                break
+            delay = max(wait, self.backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2))
+            if time.monotonic() + delay >= ends:
+                break  # waiting would outlive the deadline: fail now rather than late
+            await asyncio.sleep(delay)
+        within = "" if attempt >= self.retries else f" within {self.deadline:g} s"
+        tries = f"{attempt} attempt" + ("s" if attempt != 1 else "")
+        raise Upstream(f"The language model at {self.host} did not answer after {tries}{within} (last error: {last}).")
+
+    def _failure(self, exc: BaseException, timeout: float) -> tuple[str, float]:
+        """What went wrong and how long the server asked us to wait; raises if retrying cannot help."""
+        if isinstance(exc, openai.APIStatusError):
+            last = f"{exc.status_code} {_reason(exc)}"
+            if exc.status_code < 500 and exc.status_code not in RETRYABLE_4XX:
+                hint = REFUSAL_HINTS.get(exc.status_code, "the request was rejected")
+                raise Upstream(f"The language model at {self.host} refused the request ({last}): {hint}.") from None
+            return last, _retry_after(exc)
+        if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError)):
+            return _transport_error(exc, timeout), 0.0
+        return f"unusable answer ({_short(exc)})", 0.0  # garbage JSON, no choices, empty content
+
+    async def _post(self, body: dict) -> ChatCompletion:
+        # The generic `post` skips the per-call TypedDict transform of `create(...)`, which costs
+        # more CPU than the rest of a question under heavy concurrency.
+        return await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
 
     async def close(self) -> None:
         await self._client.close()
 
 
+def _completion(resp: ChatCompletion, model: str, duration: float, attempt: int) -> Completion:
+    text = (resp.choices[0].message.content or "") if resp.choices else ""
+    if not text.strip():
+        raise ValueError("the completion was empty")
+    usage = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
+    return Completion(text, resp.model or model, duration, usage, attempt)
+
+
 def _retry_after(exc: openai.APIStatusError) -> float:
     try:
         value = float(exc.response.headers.get("retry-after", "0"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):  # an HTTP date, or no header: use our backoff
         value = 0.0
     return min(max(value, 0.0), MAX_RETRY_AFTER)
 
@@ -124,3 +170,28 @@ def _reason(exc: openai.APIStatusError) -> str:
         return exc.response.reason_phrase or "error"
     except AttributeError:
         return "error"
+
+
+# What a transport failure was, judged from the whole exception chain: the aiohttp transport wraps
+# refused connections and server disconnects alike in a ConnectTimeout.
+_TRANSPORT_CAUSES = (
+    (("ConnectionRefusedError",), ("Connect call failed", "Connection refused"), "connection refused"),
+    (("ServerDisconnectedError", "RemoteProtocolError"), ("Server disconnected",), "the server closed the connection"),
+    (("ClientConnectorError", "ClientConnectorDNSError", "ConnectError"), ("Cannot connect",), "could not connect"),
+)
+
+
+def _transport_error(exc: BaseException, timeout: float) -> str:
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for names, texts, meaning in _TRANSPORT_CAUSES:
+        if any(type(e).__name__ in names or any(t in str(e) for t in texts) for e in chain):
+            return meaning
+    return f"no answer within {timeout:g} s"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:80] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

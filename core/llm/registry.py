@@ -96,8 +96,11 @@ class ModelRegistry:
 
     @property
     def default(self) -> ModelInfo | None:
+        """The model marked default by a user provider, else the environment's, else the first."""
+        enabled = sorted((p for p in self.providers if p.enabled), key=lambda p: not p.editable)
+        marked = next((m for p in enabled for m in p.models if m.default), None)
         models = self.models()
-        return next((m for m in models if m.default), models[0] if models else None)
+        return marked or (models[0] if models else None)
 
     def resolve(self, name: str | None = None) -> tuple[LLMClient, ModelInfo]:
         """The client and model for a model name, alias or "provider/model" (None: the default model)."""

@@ -1,110 +1,318 @@
-"""Schema linking: the few tables a question is about, found through an inverted index built once
-per schema, so a 10,000-table datasource still yields a small prompt quickly."""
+"""Schema linking: the few tables (and columns) a question is about, so a prompt stays small.
+
+An inverted index (word -> tables, with the best field a word came from) is built once per schema
+and cached; a question then costs a few dictionary look-ups per word, weighted by how rare the word
+is, whatever the schema's size. Words the index lacks (typos) are matched with rapidfuzz against
+the index's vocabulary, never against every table. Tables joined by foreign keys to strong matches
+are pulled in so the model can write the joins.
+"""
 from __future__ import annotations
 
+import math
 import re
-from collections import defaultdict
+import time
+from collections import OrderedDict, defaultdict
+from dataclasses import replace
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+from sqlglot import exp
 
 from tabletalk.core.metadata.schema import Column, Schema, Table
-from tabletalk.core.nlq.lexicon import STOP, stem, synonyms, words_of
+from tabletalk.core.nlq.lexicon import STOP, stem, synonyms
 
-_WEIGHTS = {"table": 4.0, "column": 1.5, "value": 2.5, "description": 0.5}
+# How much a word counts, by where in a table it was found.
+FIELD_WEIGHTS = {"table": 4.0, "value": 2.5, "column": 1.5, "description": 0.6}
+SYNONYM_FACTOR = 0.7
+FUZZY_CUTOFF = 85  # rapidfuzz ratio a misspelt word needs to count as a vocabulary word
+STRONG = 0.5  # a match scoring at least this share of the best one is "strong": its FK neighbours join in
+REFERENCED_BONUS = 0.5  # tables a strong match references (lookups that name its ids)
+BRIDGE_BONUS = 0.6  # tables linking two strong matches (link tables such as enrollments)
+VALUES_INDEXED = 200
+CACHE_SIZE = 8  # indexes kept (one per datasource schema in use)
+
+_WORD = re.compile(r"[a-z0-9]+")
+_SPLIT = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")  # as lexicon.words_of
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return stem(word)
+
+
+@lru_cache(maxsize=200_000)
+def _name_words(name: str) -> tuple[str, ...]:
+    """snake_case / camelCase parts of an identifier, singular."""
+    return tuple(_stem(p.lower()) for p in _SPLIT.split(name) if p)
+
+
+@lru_cache(maxsize=200_000)
+def _value_words(value: str) -> tuple[str, ...]:
+    return tuple(_stem(w) for w in _WORD.findall(value.lower()))
+
+
+def _terms(text: str) -> list[str]:
+    """Content words of free text (questions, descriptions), singular."""
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOP and len(w) > 1] if text else []
 
 
 class LinkIndex:
+    """Word -> {table position: weight} over one schema, plus its foreign-key graph."""
+
     def __init__(self, schema: Schema):
+        t0 = time.perf_counter()
         self.schema = schema
+        self.tables = list(schema.tables)
+        self.position = {id(t): i for i, t in enumerate(self.tables)}
         self.postings: dict[str, dict[int, float]] = defaultdict(dict)
-        self.neighbours: dict[int, set[int]] = defaultdict(set)
-        by_name = {t.name.lower(): i for i, t in enumerate(schema.tables)}
-        for i, t in enumerate(schema.tables):
-            self._add(words_of(t.name), i, _WEIGHTS["table"])
-            self._add([stem(w) for w in re.findall(r"[a-z]+", t.description.lower()) if w not in STOP], i, _WEIGHTS["description"])
+        self.references: list[set[int]] = [set() for _ in self.tables]  # outgoing FKs
+        self.neighbours: list[set[int]] = [set() for _ in self.tables]  # FKs either way
+        self.indegree = [0] * len(self.tables)
+        self.name_words = [frozenset(w for w in _name_words(t.name) if w != "id") for t in self.tables]
+        by_name = {t.name.lower(): i for i, t in enumerate(self.tables)}
+        for i, t in enumerate(self.tables):
+            self._add(i, "table", _name_words(t.name))
+            for syn in t.synonyms:
+                self._add(i, "table", _name_words(syn))
+            self._add(i, "description", _terms(t.description))
             for c in t.columns:
-                self._add(words_of(c.name), i, _WEIGHTS["column"])
-                for v in c.values[:200]:
-                    self._add([stem(w) for w in re.findall(r"[a-z0-9]+", str(v).lower())], i, _WEIGHTS["value"])
-                if c.references and c.references[0].lower() in by_name:
-                    j = by_name[c.references[0].lower()]
-                    self.neighbours[i].add(j)
-                    self.neighbours[j].add(i)
+                self._add(i, "column", _name_words(c.name))
+                for syn in c.synonyms:
+                    self._add(i, "column", _name_words(syn))
+                if c.description:
+                    self._add(i, "description", _terms(c.description))
+                if c.values:
+                    self._add(i, "value", {w for v in c.values[:VALUES_INDEXED] for w in _value_words(str(v))})
+                target = by_name.get(c.references[0].lower().split(".")[-1]) if c.references else None
+                if target is not None and target != i:
+                    self.references[i].add(target)
+                    self.neighbours[i].add(target)
+                    self.neighbours[target].add(i)
+                    self.indegree[target] += 1
+        self.postings = dict(self.postings)
+        self.vocabulary = [w for w in self.postings if len(w) >= 4 and not w.isdigit()]
+        self.build_s = time.perf_counter() - t0
 
-    def _add(self, words, table: int, weight: float) -> None:
+    def _add(self, table: int, where: str, words) -> None:
+        weight = FIELD_WEIGHTS[where]
         for w in words:
-            if len(w) > 1 and w != "id":
-                cur = self.postings[w].get(table, 0.0)
-                self.postings[w][table] = max(cur, weight)
-
-    def rank(self, question: str) -> list[tuple[int, float]]:
-        scores: dict[int, float] = defaultdict(float)
-        for word in re.findall(r"[a-z0-9]+", question.lower()):
-            if word in STOP:
+            if len(w) < 2 or w == "id":
                 continue
-            for form in synonyms(word):
-                for t, w in self.postings.get(form, {}).items():
-                    scores[t] += w if form == stem(word) else w * 0.7
-        return sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+            tables = self.postings[w]
+            if tables.get(table, 0.0) < weight:
+                tables[table] = weight
+
+    def forms(self, word: str) -> list[tuple[str, float]]:
+        """Index words standing for a question word, with how much each counts."""
+        out = [(f, 1.0 if f == word else SYNONYM_FACTOR) for f in synonyms(word) if f in self.postings]
+        if not out and len(word) >= 4 and self.vocabulary:
+            hit = process.extractOne(word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+            if hit:
+                out.append((hit[0], hit[1] / 100 * SYNONYM_FACTOR))
+        return out
+
+    def scores(self, question: str, allowed: set[int] | None = None) -> tuple[dict[int, float], set[str]]:
+        """Relevance of each matching table (per question word, its best field weight times the
+        word's rarity), and the index words the question used."""
+        total: dict[int, float] = defaultdict(float)
+        used: set[str] = set()
+        for word in dict.fromkeys(_terms(question)):
+            best: dict[int, float] = {}
+            for form, factor in self.forms(word):
+                used.add(form)
+                idf = math.log(1.0 + len(self.tables) / len(self.postings[form])) * factor
+                for t, w in self.postings[form].items():
+                    if w * idf > best.get(t, 0.0) and (allowed is None or t in allowed):
+                        best[t] = w * idf
+            for t, v in best.items():
+                total[t] += v
+        return total, used
+
+    def choose(self, question: str, max_tables: int, allowed: set[int] | None = None) -> list[int]:
+        """Positions of the tables to show, most relevant first: matches plus FK partners of strong ones."""
+        raw, used = self.scores(question, allowed)
+        if not raw:  # nothing matched: the most referenced tables are the likeliest subjects
+            pool = allowed if allowed is not None else range(len(self.tables))
+            return sorted(pool, key=lambda t: (-self.indegree[t], t))[:max_tables]
+        # A table whose whole name the question uses ("vendors" for "per vendor") beats one that
+        # merely shares a word with it ("vendor_archive_2019").
+        scores = {t: raw[t] * (1.0 + self._coverage(t, used))
+                  for t in sorted(raw, key=lambda t: (-raw[t], t))[: max_tables * 4]}
+        ranked = sorted(scores, key=lambda t: (-scores[t], t))
+        top = scores[ranked[0]]
+        strong = [t for t in ranked[:max_tables] if scores[t] >= STRONG * top]
+        bonus: dict[int, float] = defaultdict(float)
+        touching: dict[int, list[float]] = defaultdict(list)
+        for s in strong:
+            for n in self.references[s]:
+                bonus[n] += REFERENCED_BONUS * scores[s]
+            for n in self.neighbours[s]:
+                touching[n].append(scores[s])
+        for n, touched in touching.items():
+            if len(touched) >= 2:
+                bonus[n] += BRIDGE_BONUS * sum(touched)
+        combined = {t: (scores[t] if t in scores else raw.get(t, 0.0) * (1.0 + self._coverage(t, used))) + b
+                    for t, b in bonus.items() if allowed is None or t in allowed}
+        for t in ranked:
+            combined.setdefault(t, scores[t])
+        return sorted(combined, key=lambda t: (-combined[t], t))[:max_tables]
+
+    def _coverage(self, table: int, used: set[str]) -> float:
+        words = self.name_words[table]
+        return len(words & used) / len(words) if words else 0.0
 
 
-_CACHE: dict[int, tuple[Schema, LinkIndex]] = {}
+_BY_ID: OrderedDict[int, tuple[Schema, LinkIndex]] = OrderedDict()
+_BY_FINGERPRINT: OrderedDict[int, LinkIndex] = OrderedDict()
 
 
-def index_for(schema: Schema) -> LinkIndex:
-    hit = _CACHE.get(id(schema))
+def _fingerprint(schema: Schema) -> int:
+    """A hash of everything the index reads; one string join, since hashing 100,000s of fresh small
+    strings one by one costs more than the join."""
+    parts: list = [schema.dialect]
+    for t in schema.tables:
+        parts += ("\x1e", t.name, t.description, *t.synonyms)
+        for c in t.columns:
+            parts += ("\x1d", c.name, c.description, *c.synonyms, *(c.references or ()), *c.values[:VALUES_INDEXED])
+    try:
+        return hash("\x1f".join(parts))
+    except TypeError:  # a non-text sample value
+        return hash("\x1f".join(map(str, parts)))
+
+
+def _remember(cache: OrderedDict, key, value, size: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)
+
+
+def index_for(schema: Schema) -> tuple[LinkIndex, set[int] | None]:
+    """The index covering `schema`, and the positions it may use (None: all).
+
+    Reused, in order, for the same Schema object, for a schema made of an indexed schema's own
+    Table objects (a role's restricted view), and for an equal schema rebuilt after a refresh.
+    """
+    hit = _BY_ID.get(id(schema))
     if hit is not None and hit[0] is schema:
-        return hit[1]
-    if len(_CACHE) > 32:
-        _CACHE.clear()
-    idx = LinkIndex(schema)
-    _CACHE[id(schema)] = (schema, idx)
-    return idx
+        _BY_ID.move_to_end(id(schema))
+        return hit[1], None
+    for idx in reversed(_BY_FINGERPRINT.values()):
+        # Views are new objects per question: checking them is cheap, so they are not remembered.
+        if len(schema.tables) < len(idx.tables) and all(id(t) in idx.position for t in schema.tables):
+            return idx, {idx.position[id(t)] for t in schema.tables}
+    key = _fingerprint(schema)
+    idx = _BY_FINGERPRINT.get(key) or LinkIndex(schema)
+    _remember(_BY_FINGERPRINT, key, idx, CACHE_SIZE)
+    if any(a is not b for a, b in zip(idx.tables, schema.tables)):
+        # An equal index built from other Table objects is re-pointed at this schema's.
+        idx.tables = list(schema.tables)
+        idx.position = {id(t): i for i, t in enumerate(idx.tables)}
+        idx.schema = schema
+    _remember(_BY_ID, id(schema), (schema, idx), CACHE_SIZE * 4)
+    return idx, None
 
 
 def link(question: str, schema: Schema, *, max_tables: int = 8, max_columns_per_table: int = 40) -> Schema:
-    """The sub-schema most relevant to the question, with FK neighbours of the best matches."""
-    if len(schema.tables) <= max_tables and all(len(t.columns) <= max_columns_per_table for t in schema.tables):
-        return schema
-    idx = index_for(schema)
-    ranked = idx.rank(question)
-    chosen: list[int] = [t for t, _ in ranked[:max_tables]]
-    for t, _ in ranked[:3]:
-        for n in sorted(idx.neighbours.get(t, ())):
-            if n not in chosen and len(chosen) < max_tables + 3:
-                chosen.append(n)
-    if not chosen:
-        chosen = list(range(min(max_tables, len(schema.tables))))
-    qwords = {stem(w) for w in re.findall(r"[a-z0-9]+", question.lower())}
-    tables = []
-    for i in chosen:
-        t = schema.tables[i]
-        cols = t.columns
-        if len(cols) > max_columns_per_table:
-            def keep(c: Column):
-                return (not (set(words_of(c.name)) & qwords), not c.primary_key and not c.references)
-            cols = sorted(cols, key=keep)[:max_columns_per_table]
-        tables.append(Table(name=t.name, columns=cols, description=t.description, schema=t.schema, kind=t.kind))
+    """The sub-schema most relevant to `question`: at most `max_tables` tables, most relevant first,
+    each with at most `max_columns_per_table` columns (keys and question-matching columns kept)."""
+    if len(schema.tables) <= max_tables:
+        chosen = list(schema.tables)
+    else:
+        idx, allowed = index_for(schema)
+        chosen = [idx.tables[i] for i in idx.choose(question, max_tables, allowed)]
+    words = set(_terms(question))
+    words |= {s for w in list(words) for s in synonyms(w)}
+    tables = [t if len(t.columns) <= max_columns_per_table else replace(t, columns=_columns(t, words, max_columns_per_table))
+              for t in chosen]
     return Schema(schema.dialect, tables)
 
 
-def render_schema(schema: Schema, max_chars: int = 24_000) -> str:
-    """CREATE TABLE-like text with descriptions and sample values as comments, capped in size."""
-    parts = []
-    for t in schema.tables:
-        lines = [f"CREATE TABLE {t.name} (" + (f"  -- {t.description}" if t.description else "")]
-        for c in t.columns:
-            notes = []
-            if c.primary_key:
-                notes.append("primary key")
-            if c.references:
-                notes.append(f"references {c.references[0]}({c.references[1]})")
-            if c.description:
-                notes.append(c.description)
-            if c.values:
-                notes.append("values: " + ", ".join(repr(v) for v in c.values[:8]))
-            lines.append(f"  {c.name} {c.data_type}," + (f"  -- {'; '.join(notes)}" if notes else ""))
-        lines.append(");")
-        block = "\n".join(lines)
-        if sum(len(p) for p in parts) + len(block) > max_chars:
+def _columns(table: Table, words: set[str], cap: int) -> list[Column]:
+    """Keys first, then columns the question names (or whose values it mentions), then the rest, in
+    the table's own order."""
+    long_words = [w for w in words if len(w) >= 3]
+
+    def rank(c: Column) -> int:
+        if c.primary_key or c.references:
+            return 0
+        if words & set(_name_words(c.name)):
+            return 1
+        if c.values and long_words:
+            blob = " ".join(str(v) for v in c.values[:VALUES_INDEXED]).lower()
+            if any(w in blob for w in long_words):
+                return 1
+        return 2
+
+    keep = set(sorted(range(len(table.columns)), key=lambda i: (rank(table.columns[i]), i))[:cap])
+    return [c for i, c in enumerate(table.columns) if i in keep]
+
+
+# --- prompt text -----------------------------------------------------------------------------------
+SAMPLE_VALUES = 8
+VALUE_CHARS = 40
+DESCRIPTION_CHARS = 200
+RESERVED = frozenset("""all and any as asc between by case check column constraint create cross current_date
+current_time current_timestamp default delete desc distinct drop else end except exists false fetch for foreign
+from full grant group having in index inner insert intersect into is join key left like limit natural not null
+of offset on or order outer primary references right rows select set table then to true union unique update user
+using values when where window with""".split())
+
+
+def _ident(name: str, dialect: str) -> str:
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name.lower() not in RESERVED
+    # PostgreSQL folds unquoted names to lower case, so a mixed-case name must be quoted there.
+    if plain and (dialect != "postgres" or name == name.lower()):
+        return name
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _table_ddl(t: Table, dialect: str, *, notes: bool = True) -> str:
+    kind = "VIEW" if t.kind == "view" else "TABLE"
+    head = f"CREATE {kind} {_ident(t.name, dialect)} ("
+    if notes and t.description:
+        head += f"  -- {_clip(t.description, DESCRIPTION_CHARS)}"
+    lines = [head]
+    for n, c in enumerate(t.columns):
+        comma = "," if n < len(t.columns) - 1 else ""
+        line = f"  {_ident(c.name, dialect)} {c.data_type}{comma}"
+        remarks = []
+        if c.primary_key:
+            remarks.append("primary key")
+        if c.references:
+            remarks.append(f"references {c.references[0]}({c.references[1]})")
+        if notes and c.description:
+            remarks.append(_clip(c.description, DESCRIPTION_CHARS))
+        if notes and c.values:
+            sample = ", ".join(repr(_clip(v, VALUE_CHARS)) for v in c.values[:SAMPLE_VALUES])
+            remarks.append(f"values: {sample}" + (", …" if len(c.values) > SAMPLE_VALUES else ""))
+        lines.append(line + (f"  -- {'; '.join(remarks)}" if remarks else ""))
+    lines.append(");")
+    return "\n".join(lines)
+
+
+def render_schema(schema: Schema, dialect: str | None = None, *, max_chars: int = 24_000) -> str:
+    """CREATE TABLE-like text with descriptions and sample values as comments, at most `max_chars`.
+
+    Tables come in the schema's order (link puts the most relevant first); one that does not fit
+    is shown without comments, and once even that does not fit the rest are named as omitted.
+    """
+    dialect = dialect or schema.dialect
+    parts: list[str] = []
+    used = 0
+    for n, t in enumerate(schema.tables):
+        block = _table_ddl(t, dialect)
+        if used + len(block) > max_chars:
+            block = _table_ddl(t, dialect, notes=False)
+        if used + len(block) > max_chars:
+            rest = len(schema.tables) - n
+            parts.append(f"-- {rest} more table{'s' if rest > 1 else ''} omitted for length")
             break
         parts.append(block)
+        used += len(block) + 2
     return "\n\n".join(parts)

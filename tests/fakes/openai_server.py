@@ -27,7 +27,8 @@ Behaviours:
     Disconnect()                    close the connection without any response
 
 `default` may also return a behaviour instead of a string. Every request also waits the server's
-`latency`. For benchmarks run it standalone (every reply is a small SQL query):
+`latency`. `FakeOpenAI(record=False)` keeps no requests (long benchmark runs). For benchmarks run it
+standalone (every reply is a small SQL query unless `--reply` says otherwise):
 
     python -m tests.fakes.openai_server --port 9999 --latency 0.2
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import socket
 import time
@@ -81,14 +83,16 @@ STREAM_CHUNK = 16  # characters of content per SSE chunk
 
 class FakeOpenAI:
     def __init__(self, *, latency: float = 0.0, default: Responder | None = None, port: int = 0,
-                 models: tuple[str, ...] = ("fake-model",)):
+                 models: tuple[str, ...] = ("fake-model",), record: bool = True):
         self.latency = latency
+        self.record = record  # off for long benchmark runs, so memory stays flat
         self.default: Responder = default or (lambda body: "I have nothing to say.")
         self.port = port
         self.models = models
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self._script: deque[Behaviour] = deque()
+        self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
     # --- the test-facing API -------------------------------------------------------------------
@@ -141,8 +145,9 @@ class FakeOpenAI:
             body = await request.json()
         except json.JSONDecodeError:
             return _error(400, "The body is not JSON.")
-        self.requests.append(body)
-        self.headers.append(dict(request.headers))
+        if self.record:
+            self.requests.append(body)
+            self.headers.append(dict(request.headers))
         behaviour = self._script.popleft() if self._script else self.default(body)
         if isinstance(behaviour, str):
             behaviour = Reply(behaviour)
@@ -165,7 +170,7 @@ class FakeOpenAI:
         if body.get("stream"):
             return await self._stream(request, behaviour.text, model, usage if _wants_usage(body) else None)
         return web.json_response({
-            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion", "created": int(time.time()),
             "model": model, "system_fingerprint": "fake",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": behaviour.text},
                          "logprobs": None, "finish_reason": "stop"}],
@@ -174,7 +179,7 @@ class FakeOpenAI:
     async def _stream(self, request: web.Request, text: str, model: str, usage: dict | None) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
-        base = {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion.chunk",
+        base = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": model}
 
         async def send(choices: list, **extra) -> None:
@@ -225,7 +230,7 @@ def _main() -> None:
     parser.add_argument("--reply", default="```sql\nSELECT COUNT(*) AS count FROM orders\n```",
                         help="the text every completion answers with")
     args = parser.parse_args()
-    fake = FakeOpenAI(latency=args.latency, default=lambda body: args.reply, port=args.port)
+    fake = FakeOpenAI(latency=args.latency, default=lambda body: args.reply, port=args.port, record=False)
     web.run_app(fake.app(), host="127.0.0.1", port=args.port, access_log=None)
 
 
