@@ -82,6 +82,7 @@ WHICH_RE = re.compile(r"^(?:which|what)\s+([a-z_]+(?:\s[a-z_]+)?)\s+(?:has|have|
                       r"generated|brought|spent|placed|with|bought|[a-z]+ed|sends?|ships?|gets?|makes?|owns?|sells?)\b")
 WHICH_ROW_RE = re.compile(r"^(?:which|what)\s+([a-z_]+)\s+(?:is|was|has)\s+(?:the\s+)?(most expensive|cheapest|longest|shortest|"
                           r"heaviest|lightest|biggest|largest|smallest|oldest|newest|latest|earliest|highest|lowest)\b")
+UNSUPPORTED_RE = re.compile(r"\b(median|percentile|standard deviation|stddev|variance|correlation|forecast|predict)\b")
 FOLLOW_UP_RE = re.compile(r"^(?:and|what about|how about|now|only|just|but|same|split|break|also|then|ok|okay|show that|that)\b|\b(?:that|those|them|it)\b")
 BOOL_TRUE = re.compile(r"\b(active|enabled|verified|paid|open|available|published|completed|approved|current)\b")
 
@@ -603,6 +604,8 @@ def build_sql(intent: Intent, lex: Lexicon, dialect: str) -> tuple[str | None, l
             return None, understood, None
     if entity is None and measure is not None:
         entity = measure.table
+    if entity is None and (intent.groups or intent.group_tables):
+        entity = intent.groups[0].table if intent.groups else intent.group_tables[0]  # "which category ..."
     if entity is None:
         return None, understood, None
     others = [t for _, t in sorted(intent.mentioned_tables, key=lambda x: x[0]) if t is not entity]
@@ -939,8 +942,14 @@ def generate(question: str, schema: Schema, *, today: date | None = None, traini
             base_unknown = intent.unknown
             intent = _merge(prev, intent)
             intent.unknown = base_unknown
+    unsupported = UNSUPPORTED_RE.search(_normalise(question))
+    if unsupported:
+        return BuiltinResult(None, 0.0, [], f"The built-in engine cannot compute a {unsupported.group(1)}; "
+                                            "configure a language model for questions like this.")
     sql, understood, hint = build_sql(intent, lex, schema.dialect)
     unknown = [w for w in intent.unknown if w not in {stem(t.name) for t in schema.tables}]
+    if sql and unknown and re.fullmatch(r"SELECT \S+\.\* FROM \S+", sql):
+        sql = None  # an unfiltered listing that ignored words of the question would be a silent guess
     if sql is None:
         said = "; ".join(understood) if understood else "nothing I could map to this datasource's tables"
         missing = f" I did not recognise: {', '.join(dict.fromkeys(unknown))}." if unknown else ""

@@ -39,8 +39,8 @@ SYNONYM_GROUPS = [
     ["ticket", "issue", "case"],
 ]
 # Words that ask for money-like totals, mapped onto numeric columns whose names contain these stems.
-MONEY_WORDS = {"revenue", "sales", "turnover", "income", "sold", "spent", "spend", "spending", "money", "gmv",
-               "earned", "billed", "paid", "value", "worth"}
+MONEY_WORDS = {"revenue", "sales", "turnover", "income", "sold", "sell", "sells", "selling", "spent", "spend", "spending",
+               "money", "gmv", "earned", "billed", "paid", "value", "worth"}
 MONEY_COLUMNS = ("revenue", "amount", "total", "sales", "value", "paid", "spend", "subtotal", "sum", "price", "cost", "fee",
                  "salary", "wage", "pay", "income", "budget")
 UNIT_PRICE_COLUMNS = ("price", "cost", "fee", "rate")

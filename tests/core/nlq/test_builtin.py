@@ -71,3 +71,11 @@ def test_training_pair_with_another_value_is_reused():
     pairs = [("Revenue from customers in Berlin", "SELECT SUM(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.city = 'Berlin'")]
     result = generate("Revenue from customers in Paris", schema, training=pairs)
     assert result.sql.endswith("c.city = 'Paris'") and result.confidence == 1.0
+
+
+def test_no_silent_guesses_for_unsupported_or_unknown_words():
+    schema = _shop()
+    assert generate("median order amount", schema).sql is None
+    assert "median" in generate("median order amount", schema).message
+    assert generate("list the zorp orders", schema).sql is None
+    assert generate("list orders", schema).sql == "SELECT orders.* FROM orders"
