@@ -223,10 +223,11 @@ class Pipeline:
             return text
         from tabletalk.core.nlq.llm import llm_answer
 
-        client, _ = self.llm.resolve(ask.model)
+        client, info = self.llm.resolve(ask.model)
         t0 = time.perf_counter()
         try:
-            return await llm_answer(client, answer.question, answer.sql, result.columns, result.data[:20])
+            return await llm_answer(client, answer.question, answer.sql, result.columns, result.data[:20],
+                                    total_rows=len(result.data), model=info.model)
         except TableTalkError as exc:  # the data is there; a template sentence is a fine fallback
             log.info("LLM answer failed, using the template: %s", exc.detail)
             return text
