@@ -13,7 +13,8 @@ import re
 import httpx
 import lark_oapi as lark
 from aiohttp import web
-from lark_oapi.api.im.v1 import (CreateImageRequest, CreateImageRequestBody, PatchMessageRequest,
+from lark_oapi.api.im.v1 import (CreateImageRequest, CreateImageRequestBody, CreateMessageRequest,
+                                 CreateMessageRequestBody, PatchMessageRequest,
                                  PatchMessageRequestBody, ReplyMessageRequest, ReplyMessageRequestBody)
 from lark_oapi.core.utils import AESCipher
 
@@ -170,6 +171,12 @@ async def answer(app: web.Application, dispatcher, bot, msg: IncomingMessage) ->
             PatchMessageRequestBody.builder().content(json.dumps(content, ensure_ascii=False)).build()).build())
         _checked("patch", await client.im.v1.message.apatch(req, await option()))
 
+    async def send_to_user(open_id: str, content: dict) -> None:
+        req = (CreateMessageRequest.builder().receive_id_type("open_id").request_body(
+            CreateMessageRequestBody.builder().receive_id(open_id).msg_type("interactive")
+            .content(json.dumps(content, ensure_ascii=False)).build()).build())
+        _checked("send", await client.im.v1.message.acreate(req, await option()))
+
     async def upload(png: bytes) -> str:
         import io
 
@@ -186,4 +193,9 @@ async def answer(app: web.Application, dispatcher, bot, msg: IncomingMessage) ->
         await retry(patch_card, progress, progress_card(FRIENDLY_ERROR))
         return
     image_key = await retry(upload, reply.chart_png) if reply.chart_png else None
+    if reply.private and msg.is_group and bot.group_privacy != "thread":
+        # Rows computed under this user's filter go to the user alone, not to the group.
+        await retry(patch_card, progress, progress_card("I sent you the answer in a private message."))
+        await retry(send_to_user, msg.user, card(reply, image_key))
+        return
     await retry(patch_card, progress, card(reply, image_key))

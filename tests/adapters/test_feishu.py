@@ -106,3 +106,25 @@ async def test_chart_is_uploaded_and_server_errors_retried(service):
 def test_cards_stay_under_the_size_limit():
     reply = Reply(text="big", dataframe={"columns": ["a", "b"], "data": [["x" * 200, i] for i in range(500)]})
     assert len(json.dumps(card(reply), ensure_ascii=False).encode()) <= LIMITS["card_bytes"]
+
+
+async def test_filtered_group_answer_goes_to_the_asker_privately(service, tmp_path):
+    import aiohttp as _aiohttp
+
+    fs = service["fs"]
+    base = service["hook"].rsplit("/webhooks", 1)[0]
+    async with _aiohttp.ClientSession() as http:
+        ds = (await (await http.get(f"{base}/api/v1/datasources", headers=ADMIN)).json())["items"][0]["id"]
+        role = await (await http.post(f"{base}/api/v1/roles", headers=ADMIN, json={"name": "c", "variables": [{"name": "city"}]})).json()
+        await http.post(f"{base}/api/v1/policies", headers=ADMIN, json={"role_id": role["id"], "datasource_id": ds,
+                                                                         "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]})
+        resp = await http.patch(f"{base}/api/v1/bots/shop", headers=ADMIN, json={
+            "group_privacy": "dm", "access": {"users": [{"platform": "feishu", "user": "ou_user1", "role": "c", "variables": {"city": "Paris"}}]}})
+        assert resp.status == 200, await resp.text()
+    await fs.send_event(service["hook"], fs.text_event("How many customers are there?", chat_type="group", mention=True, token=TOKEN),
+                        encrypt_key=service["key"])
+    sent = (await fs.wait_for("send"))[0].data
+    assert sent["receive_id_type"] == "open_id" and sent["receive_id"] == "ou_user1"
+    assert json.loads(sent["content"])["elements"][0]["content"].startswith("There are ")
+    patch = json.loads(fs.called("patch")[0].data["content"])
+    assert "privately" in patch["elements"][0]["content"] or "private" in patch["elements"][0]["content"]

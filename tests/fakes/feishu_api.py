@@ -46,6 +46,7 @@ class FakeFeishu(RecordingServer):
         app.router.add_post("/open-apis/im/v1/messages/{mid}/reply", self._reply)
         app.router.add_patch("/open-apis/im/v1/messages/{mid}", self._patch)
         app.router.add_post("/open-apis/im/v1/images", self._image)
+        app.router.add_post("/open-apis/im/v1/messages", self._send)
 
     def _fail(self, kind: str):
         failure = self.pop_failure(kind)
@@ -65,6 +66,11 @@ class FakeFeishu(RecordingServer):
                                          "auth": request.headers.get("Authorization")}))
         return self._fail("reply") or web.json_response({"code": 0, "msg": "success", "data": {
             "message_id": f"om_reply_{next(self._ids)}", "msg_type": body.get("msg_type"), "create_time": str(int(time.time() * 1000))}})
+
+    async def _send(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls.append(Call("send", {"receive_id_type": request.query.get("receive_id_type"), **body}))
+        return self._fail("send") or web.json_response({"code": 0, "msg": "success", "data": {"message_id": f"om_dm_{next(self._ids)}"}})
 
     async def _patch(self, request: web.Request) -> web.Response:
         body = await request.json()
