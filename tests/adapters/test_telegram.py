@@ -103,3 +103,24 @@ def test_long_answers_are_split_and_escaped():
     assert all(len(p) <= 4096 for p in parts) and len(parts) >= 2
     joined = "".join(parts)
     assert "&lt;b&gt;" in joined and "<pre>" in joined and "a &lt; b" in joined
+
+
+async def test_filtered_group_answer_goes_to_the_asker_privately(service):
+    tg = service["tg"]
+    base = service["hook"].rsplit("/webhooks", 1)[0]
+    async with aiohttp.ClientSession() as http:
+        ds = (await (await http.get(f"{base}/api/v1/datasources", headers=ADMIN)).json())["items"][0]["id"]
+        role = await (await http.post(f"{base}/api/v1/roles", headers=ADMIN, json={"name": "c", "variables": [{"name": "city"}]})).json()
+        await http.post(f"{base}/api/v1/policies", headers=ADMIN, json={"role_id": role["id"], "datasource_id": ds,
+                                                                         "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]})
+        resp = await http.patch(f"{base}/api/v1/bots/shop", headers=ADMIN, json={
+            "group_privacy": "dm", "access": {"users": [{"platform": "telegram", "user": "42", "role": "c", "variables": {"city": "Rome"}}]}})
+        assert resp.status == 200, await resp.text()
+    await tg.send_update(service["hook"], SECRET, tg.message("/help", chat_id=-100, chat_type="group"))  # a command: answered in the group
+    await tg.send_update(service["hook"], SECRET, tg.message(f"@{BOT_USERNAME} How many customers are there?", chat_id=-100, chat_type="group"))
+    await tg.wait_for("editMessageText", count=2)
+    private = [c.data for c in await tg.wait_for("sendMessage", count=3) if str(c.data.get("chat_id")) == "42"]
+    await service["app"][DELIVERIES].drain()
+    assert private and private[0]["text"].startswith("There are ")
+    group_edits = [c.data["text"] for c in tg.called("editMessageText")]
+    assert any("private message" in t for t in group_edits) and not any(t.startswith("There are ") for t in group_edits)
