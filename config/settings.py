@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     llm_model: str = Field("gpt-4o-mini", validation_alias=AliasChoices("TABLETALK_LLM_MODEL", "OPENAI_MODEL"))
+    embedding_model: str | None = Field(None, alias="TABLETALK_EMBEDDING_MODEL")
     llm_timeout: float = Field(30.0, alias="TABLETALK_LLM_TIMEOUT")
     llm_retries: int = Field(3, alias="TABLETALK_LLM_RETRIES")
     max_rows: int = Field(1000, alias="TABLETALK_MAX_ROWS")

@@ -34,6 +34,7 @@ class Core:
         self.keys = KeyService(self.store)
         self.datasources = DatasourceService(self.store, self.box, self.home)
         self.metadata = MetadataService(self.store, self.datasources, value_cap=settings.value_index_cap)
+        self.metadata.embed = self._embedder()
         self.policies = PolicyService(self.store)
         self.training = TrainingService(self.store)
         self.llm = ModelRegistry.from_settings(settings)
@@ -69,6 +70,17 @@ class Core:
         await self.metadata.put_meta(ds.id, {"main": {"tables": {t: {"description": d} for t, d in DESCRIPTIONS.items()}}})
         marker.write_text(ds.id)
         log.info("created the demo datasource %s (%s)", ds.id, path)
+
+    def _embedder(self):
+        """Embeds texts with TABLETALK_EMBEDDING_MODEL on the default provider, when both are configured."""
+        if not self.settings.embedding_model:
+            return None
+
+        async def embed(texts: list[str]) -> list[list[float]]:
+            client, _ = self.llm.resolve(None)
+            return await client.embed(texts, model=self.settings.embedding_model)
+
+        return embed
 
     async def remember_result(self, result_id: str, kind: str, datasource_id: str, question: str, result: dict) -> None:
         async with self.store.session() as s:

@@ -24,8 +24,8 @@ class MetaQuery(BaseModel):
 
 
 class IndexCreate(BaseModel):
-    table: str
-    field: str
+    table: str = "*"  # a vector index covers every table
+    field: str = "*"
     kind: str = "value"
 
 

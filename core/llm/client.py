@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import openai
+from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 
 from tabletalk.core.errors import Upstream
@@ -100,6 +101,22 @@ class LLMClient:
         body = {"model": model, "messages": messages, "temperature": temperature}
         if max_tokens:
             body["max_tokens"] = max_tokens
+        return await self._retrying(model, lambda: self._post(body),
+                                    lambda resp, spent, attempt: _completion(resp, model, spent, attempt))
+
+    async def embed(self, texts: list[str], *, model: str) -> list[list[float]]:
+        """One embedding vector per text (same retry policy as completions)."""
+        body = {"model": model, "input": texts}
+
+        def parse(resp: CreateEmbeddingResponse, spent: float, attempt: int) -> list[list[float]]:
+            vectors = [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+            if len(vectors) != len(texts):
+                raise ValueError("the embedding count does not match the inputs")
+            return vectors
+
+        return await self._retrying(model, lambda: self._client.post("/embeddings", body=body, cast_to=CreateEmbeddingResponse), parse)
+
+    async def _retrying(self, model: str, call, parse):
         started = time.monotonic()
         ends = started + self.deadline
         queued = 0.0  # time spent waiting for the rpm budget: neither the model's fault nor its time
@@ -113,8 +130,8 @@ class LLMClient:
             ends += time.monotonic() - t0
             left = ends - time.monotonic()
             try:
-                resp = await asyncio.wait_for(self._post(body), min(self.timeout + 1.0, left))
-                return _completion(resp, model, time.monotonic() - started - queued, attempt)
+                resp = await asyncio.wait_for(call(), min(self.timeout + 1.0, left))
+                return parse(resp, time.monotonic() - started - queued, attempt)
             except _FAILURES as exc:
                 last, wait = self._failure(exc, min(self.timeout, left))
             log.info("LLM call to %s (%s) attempt %d/%d failed: %s", self.host, model, attempt, self.retries, last)

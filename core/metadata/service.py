@@ -30,10 +30,13 @@ def _field_record(col: Column, old: dict | None) -> dict:
 
 
 class MetadataService:
-    def __init__(self, store: Store, datasources: DatasourceService, *, value_cap: int = 200):
+    def __init__(self, store: Store, datasources: DatasourceService, *, value_cap: int = 200, embed=None):
         self.store = store
         self.datasources = datasources
         self.value_cap = value_cap
+        # async (texts) -> vectors, when an embedding model is configured: powers vector indexes
+        self.embed = embed
+        self._vectors: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._schemas: dict[str, tuple[float, Schema]] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -123,12 +126,19 @@ class MetadataService:
     async def list_indexes(self, ds_id: str) -> list[dict]:
         await self.datasources.get(ds_id)
         async with self.store.session() as s:
-            rows = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id))).all()
-        return [index_view(r) for r in rows]
+            rows = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.kind == "value"))).all()
+            vectors = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.kind == "vector"))).all()
+        out = [index_view(r) for r in rows]
+        if vectors:
+            out.append({"id": f"vector:{ds_id}", "datasource_id": ds_id, "kind": "vector", "status": "success",
+                        "table_count": len(vectors), "dimensions": len(vectors[0].values)})
+        return out
 
     async def create_index(self, ds_id: str, table: str, field: str, kind: str = "value") -> dict:
+        if kind == "vector":
+            return await self._vector_index(ds_id)
         if kind != "value":
-            raise Invalid("Vector indexes need an embedding model, and none is configured; value indexes are available.")
+            raise Invalid(f"Unknown index kind '{kind}'; use 'value' or 'vector'.")
         ds = await self.datasources.get(ds_id)
         t = (await self.schema(ds_id)).table(table)
         if t is None or t.column(field) is None:
@@ -145,7 +155,52 @@ class MetadataService:
         self.invalidate(ds_id)
         return index_view(row)
 
+    async def _vector_index(self, ds_id: str) -> dict:
+        """Embed every visible table (name, description, columns) so linking can also match by meaning."""
+        if self.embed is None:
+            raise Invalid("Vector indexes need an embedding model: set TABLETALK_EMBEDDING_MODEL (with an OpenAI-compatible "
+                          "provider); value indexes are available without one.")
+        tables = (await self.schema(ds_id)).tables
+        texts = [f"{t.name.replace('_', ' ')}: {t.description} ({', '.join(c.name.replace('_', ' ') for c in t.columns)})"
+                 for t in tables]
+        vectors: list[list[float]] = []
+        for i in range(0, len(texts), 100):
+            vectors += await self.embed(texts[i:i + 100])
+        async with self.store.session() as s:
+            await s.exec(delete(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.kind == "vector"))
+            rows = [ValueIndex(datasource_id=ds_id, table_name=t.name, field_name="*", kind="vector", auto=False, values=v)
+                    for t, v in zip(tables, vectors)]
+            s.add_all(rows)
+            await s.commit()
+        self._vectors.pop(ds_id, None)
+        return {"id": f"vector:{ds_id}", "datasource_id": ds_id, "kind": "vector", "status": "success",
+                "table_count": len(rows), "dimensions": len(vectors[0]) if vectors else 0}
+
+    async def similar_tables(self, ds_id: str, question: str, k: int = 3, visible: set[str] | None = None) -> list[str]:
+        """Tables closest in meaning to the question (empty without a vector index or embedding model)."""
+        if self.embed is None:
+            return []
+        hit = self._vectors.get(ds_id)
+        if hit is None or hit[0] <= time.monotonic():
+            async with self.store.session() as s:
+                rows = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.kind == "vector"))).all()
+            hit = (time.monotonic() + _SCHEMA_TTL, {r.table_name: r.values for r in rows})
+            self._vectors[ds_id] = hit
+        vectors = hit[1]
+        if not vectors:
+            return []
+        (query,) = await self.embed([question])
+        scored = sorted(((_cosine(query, v), name) for name, v in vectors.items()
+                         if visible is None or name.lower() in visible), reverse=True)
+        return [name for score, name in scored[:k] if score > 0]
+
     async def delete_index(self, ds_id: str, index_id: str) -> None:
+        if index_id == f"vector:{ds_id}":
+            async with self.store.session() as s:
+                await s.exec(delete(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.kind == "vector"))
+                await s.commit()
+            self._vectors.pop(ds_id, None)
+            return
         async with self.store.session() as s:
             row = await s.get(ValueIndex, index_id)
             if row is None or row.datasource_id != ds_id:
@@ -241,7 +296,7 @@ class MetadataService:
         async with self.store.session() as s:
             rows = (await s.exec(select(MetaTable).where(MetaTable.datasource_id == ds_id))).all()
             indexes = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id))).all()
-        values = {(i.table_name.lower(), i.field_name.lower()): i.values for i in indexes}
+        values = {(i.table_name.lower(), i.field_name.lower()): i.values for i in indexes if i.kind == "value"}
         tables = []
         for r in rows:
             if not r.visibility:
@@ -262,6 +317,13 @@ class MetadataService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    na = sum(x * x for x in a) ** 0.5
+    nb = sum(y * y for y in b) ** 0.5
+    return dot / (na * nb) if na and nb else 0.0
 
 
 def index_view(r: ValueIndex) -> dict:

@@ -213,14 +213,20 @@ def index_for(schema: Schema) -> tuple[LinkIndex, set[int] | None]:
     return idx, None
 
 
-def link(question: str, schema: Schema, *, max_tables: int = 8, max_columns_per_table: int = 40) -> Schema:
+def link(question: str, schema: Schema, *, max_tables: int = 8, max_columns_per_table: int = 40,
+         prefer: list[str] | None = None) -> Schema:
     """The sub-schema most relevant to `question`: at most `max_tables` tables, most relevant first,
-    each with at most `max_columns_per_table` columns (keys and question-matching columns kept)."""
+    each with at most `max_columns_per_table` columns (keys and question-matching columns kept).
+    `prefer` names tables found by meaning (embeddings); they come first, lexical matches fill the rest."""
     if len(schema.tables) <= max_tables:
         chosen = list(schema.tables)
     else:
         idx, allowed = index_for(schema)
         chosen = [idx.tables[i] for i in idx.choose(question, max_tables, allowed)]
+        if prefer:
+            by_name = {t.name: t for t in schema.tables}
+            first = [by_name[n] for n in prefer if n in by_name]
+            chosen = (first + [t for t in chosen if t not in first])[:max_tables]
     words = set(_terms(question))
     words |= {s for w in list(words) for s in synonyms(w)}
     tables = [t if len(t.columns) <= max_columns_per_table else replace(t, columns=_columns(t, words, max_columns_per_table))

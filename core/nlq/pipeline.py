@@ -184,7 +184,12 @@ class Pipeline:
         from tabletalk.core.nlq.llm import llm_sql
 
         client, info = self.llm.resolve(ask.model)
-        linked = link(answer.question, schema)
+        try:  # tables close in meaning (vector index), when an embedding model is configured
+            prefer = await self.metadata.similar_tables(ask.datasource_id, answer.question, visible=visible)
+        except TableTalkError as exc:
+            log.info("vector linking skipped: %s", exc.detail)
+            prefer = []
+        linked = link(answer.question, schema, prefer=prefer)
 
         async def validate(sql: str) -> None:
             # Executing is the real check; its result is kept so the answer does not run it twice.

@@ -119,6 +119,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         return app
 
     async def __aenter__(self) -> "FakeOpenAI":
@@ -135,6 +136,30 @@ class FakeOpenAI:
     async def __aexit__(self, *exc) -> None:
         if self._runner:
             await self._runner.cleanup()
+
+    # Deterministic embeddings: a bag of words hashed into 64 dimensions; words listed together in
+    # `embedding_synonyms` share a dimension, so tests can make "clients" mean "customers".
+    embedding_synonyms: tuple[tuple[str, ...], ...] = ()
+
+    def embedding(self, text: str) -> list[float]:
+        import hashlib
+        import re as _re
+
+        vector = [0.0] * 64
+        for word in _re.findall(r"[a-z]+", text.lower()):
+            word = word[:-1] if word.endswith("s") and len(word) > 3 else word
+            word = next((group[0] for group in self.embedding_synonyms if word in group), word)
+            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
+        return vector
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if self.record:
+            self.requests.append(body)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return web.json_response({"object": "list", "model": body.get("model", "fake-embed"),
+                                  "data": [{"object": "embedding", "index": i, "embedding": self.embedding(t)} for i, t in enumerate(inputs)],
+                                  "usage": {"prompt_tokens": 1, "total_tokens": 1}})
 
     async def _models(self, request: web.Request) -> web.Response:
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in self.models]
