@@ -1,24 +1,47 @@
 """Row-level policies enforced by rewriting a query's syntax tree (pure: no I/O).
 
-Every reference to a policed table — wherever it sits: FROM, JOIN, subqueries, CTE bodies, set
-operations, IN/EXISTS/scalar subqueries — becomes `(SELECT * FROM t WHERE <filter>) AS <alias>`,
-the pattern Superset's RLS transformer uses. A role sees only the tables its rules name (deny by
-default; `*` grants all), so any other table, a system catalog or a table function is refused.
-Several rules filtering the same table are AND-ed: the most restrictive reading wins.
+Every reference to a policed table, wherever it sits (FROM, JOIN, subqueries, CTE bodies, set
+operations, IN/EXISTS/scalar subqueries, LATERAL), becomes `(SELECT * FROM t WHERE <filter>) AS t`,
+keeping the reference's alias so `t.col` still resolves. Decisions:
+
+* Visibility is deny by default: a role sees only the tables its rules name; `*` names them all.
+* Several filters for one table are AND-ed, the most restrictive reading; a `*` rule's filter is
+  AND-ed onto every base table. A filter's variables are bound (as literals) where its table is read.
+* A table that is neither a table of the datasource, a view of it nor a CTE in scope is `Invalid`
+  (unknown name); system catalogs, other schemas and table functions are `Forbidden`.
+* Every CTE is renamed to a fresh name and its references re-pointed, so the rewritten SQL never
+  depends on an engine's own idea of CTE scoping: `WITH sales AS (SELECT * FROM sales) ...` reads
+  the filtered real table inside the body and the CTE outside it, on every engine.
+* A view (given as `views`) is inlined as a derived table and its definition rewritten like any
+  subquery, so the policies on its base tables hold. A view is visible when a rule names it or when
+  every table it reads is visible.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlglot import exp
 
 from tabletalk.core.errors import Forbidden, Invalid
-from tabletalk.core.policy.readonly import parse_read_only
+from tabletalk.core.policy.readonly import check_read_only, parse_read_only
 from tabletalk.core.policy.variables import bind_filter
 
-CATALOG_SCHEMAS = {"information_schema", "pg_catalog", "mysql", "performance_schema", "sys", "sqlite_temp_master"}
+CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "pg_toast", "mysql", "performance_schema", "sys"})
 CATALOG_PREFIXES = ("sqlite_", "pg_")
-DEFAULT_SCHEMAS = {"main", "public", ""}
+DEFAULT_SCHEMAS = frozenset({"main", "public"})
+_SOURCES = (exp.Table, exp.Subquery, exp.Values, exp.Unnest, exp.Lateral)
+_NAME_ARGS = frozenset({"this", "db", "catalog", "alias", "indexed"})   # parts of a Table that are names, not queries
+_MOVED_ARGS = ("joins", "laterals", "pivots")                           # belong to the outer derived table
+_LEAVES = (exp.Identifier, exp.Literal, exp.Star, exp.DataType)
+# A LIMIT/OFFSET that keeps nothing out stops engines from merging the filtered table into the outer
+# query, where they may evaluate the asker's conditions on rows the filter rejects and reveal them in
+# an error (PostgreSQL: `invalid input syntax for type integer: "<hidden value>"`) or a warning: the
+# problem PostgreSQL's security_barrier views solve. SQLite's OFFSET comes out as LIMIT -1 OFFSET 0.
+_FENCES = {"mysql": ("limit", exp.Limit, "18446744073709551615")}
+_DEFAULT_FENCE = ("offset", exp.Offset, "0")
+MAX_VIEW_DEPTH = 8
 
 
 @dataclass
@@ -27,125 +50,243 @@ class Rule:
     row_filter: str | None = None
 
 
-def _norm(name: str) -> str:
-    return name.strip().strip('"`[]').split(".")[-1].strip('"`[]').lower()
+def table_key(name: str) -> str:
+    """A table name as rules and queries are matched: unquoted, schema-stripped, lower-case."""
+    return name.strip().strip('"`[]').split(".")[-1].strip().strip('"`[]').lower()
 
 
 def visible_tables(rules: list[Rule], all_tables: set[str]) -> set[str] | None:
-    """Lower-case names a role may query; None when there are no rules (no restriction)."""
+    """Lower-case names a role may query; None when there are no rules (no policy, all visible)."""
     if not rules:
         return None
+    tables = {t.lower() for t in all_tables}
     if any(r.table.strip() == "*" for r in rules):
-        return set(all_tables)
-    return {_norm(r.table) for r in rules} & set(all_tables)
-
-
-def _cte_names_in_scope(table: exp.Table) -> tuple[set[str], set[str]]:
-    """CTE names a table reference can resolve to: earlier CTEs of the same WITH (all of them
-    when RECURSIVE), and every CTE of enclosing WITHs when the reference is in their main body.
-    Also returns the subset defined by RECURSIVE clauses."""
-    names: set[str] = set()
-    recursive: set[str] = set()
-    path = [table]
-    node = table
-    while node.parent is not None:
-        node = node.parent
-        path.append(node)
-        with_ = node.args.get("with_") if isinstance(node, exp.Expression) else None
-        if not isinstance(with_, exp.With):
-            continue
-        ctes = with_.expressions
-        aliases = [c.alias_or_name.lower() for c in ctes]
-        inside = next((i for i, c in enumerate(ctes) if any(p is c for p in path)), None)
-        if with_.args.get("recursive"):
-            names.update(aliases)
-            recursive.update(aliases)
-        elif inside is None:
-            names.update(aliases)
-        else:
-            names.update(aliases[:inside])
-    return names, recursive
-
-
-def _is_function_table(table: exp.Table) -> bool:
-    return not isinstance(table.this, exp.Identifier)
+        return tables
+    return {table_key(r.table) for r in rules} & tables
 
 
 def apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], values: dict, *,
                    all_tables: set[str], views: dict[str, str] | None = None,
                    schemas: set[str] | None = None) -> str:
-    """Return `sql` rewritten so that only rows and tables the rules allow can be read."""
-    tree = parse_read_only(sql, dialect) if isinstance(sql, str) else sql.copy()
-    if not rules:
-        return tree.sql(dialect=dialect, comments=False)
-    all_tables = {t.lower() for t in all_tables}
-    visible = visible_tables(rules, all_tables) or set()
-    allowed_schemas = {s.lower() for s in (schemas or set())} | DEFAULT_SCHEMAS
-    filters: dict[str, list[exp.Expression]] = {}
-    for rule in rules:
-        if rule.row_filter and rule.table.strip() != "*":
-            filters.setdefault(_norm(rule.table), []).append(bind_filter(rule.row_filter, values, dialect))
-    for cte in tree.find_all(exp.CTE):
-        if cte.alias_or_name.lower() in all_tables:
-            # Engines disagree on what the name means inside the CTE (SQLite: circular reference,
-            # PostgreSQL: the real table), so a CTE may never stand in for a real table.
-            raise Invalid(f"A WITH clause may not reuse the name of the table '{cte.alias_or_name}'.")
-    _rewrite(tree, dialect, visible, all_tables, filters, {k.lower(): v for k, v in (views or {}).items()},
-             allowed_schemas, depth=0)
+    """Return `sql` (checked read-only) rewritten in `dialect` so that only the rows and tables the
+    rules allow can be read. With no rules the SQL is returned as given. `schemas` names the
+    datasource's own schemas, which may qualify a table (`main` and `public` always may)."""
+    if isinstance(sql, str):
+        tree = parse_read_only(sql, dialect)
+        if not rules:
+            return sql
+    else:
+        tree = check_read_only(sql.copy() if rules else sql, dialect)
+        if not rules:
+            return tree.sql(dialect=dialect, comments=False)
+    policy = _Policy.build(dialect, rules, values, all_tables, views or {}, schemas or set())
+    _Rewriter(policy).rewrite(tree)
     return tree.sql(dialect=dialect, comments=False)
 
 
-def _rewrite(tree: exp.Expression, dialect: str, visible: set[str], all_tables: set[str],
-             filters: dict[str, list[exp.Expression]], views: dict[str, str], schemas: set[str], depth: int) -> None:
-    if depth > 8:
-        raise Invalid("Views nest too deeply to be checked.")
-    for table in list(tree.find_all(exp.Table)):
-        if _is_function_table(table):
-            raise Forbidden("Table functions cannot be used in queries under a row policy.")
-        name = table.name.lower()
-        db, catalog = table.db.lower(), table.catalog.lower()
-        if db in CATALOG_SCHEMAS or catalog or name.startswith(CATALOG_PREFIXES) or name in CATALOG_SCHEMAS:
-            raise Forbidden("System catalogs cannot be queried under a row policy.")
-        if db and db not in schemas:
-            raise Forbidden(f"Only tables of this datasource can be queried; '{table.db}.{table.name}' is outside it.")
-        in_scope, recursive = _cte_names_in_scope(table) if not db else (set(), set())
-        if name in in_scope:
-            continue  # a CTE reference; the tables inside the CTE's body are rewritten on their own
-        if name in views and name in all_tables:
-            if name not in visible:
-                raise Forbidden(f"You are not permitted to query the view '{table.name}'.")
-            _inline_view(table, views[name], dialect, visible, all_tables, filters, views, schemas, depth)
-            continue
-        if name not in all_tables:
-            raise Invalid(f"Unknown table '{table.name}'.")
-        if name not in visible:
+@dataclass
+class _Policy:
+    """One role's rules, normalised once per query."""
+
+    dialect: str
+    tables: set[str]
+    views: dict[str, str]
+    visible: set[str]
+    schemas: set[str]
+    values: dict
+    filters: dict[str, list[str]]                # row filters by table, bound afresh for each reference
+    everywhere: list[str]                        # filters of `*` rules: AND-ed onto every base table
+    fresh_names: set[str] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, dialect, rules, values, all_tables, views, schemas) -> _Policy:
+        filters: dict[str, list[str]] = {}
+        everywhere: list[str] = []
+        for rule in rules:
+            if rule.row_filter and rule.row_filter.strip():
+                if rule.table.strip() == "*":
+                    everywhere.append(rule.row_filter)
+                else:
+                    filters.setdefault(table_key(rule.table), []).append(rule.row_filter)
+        tables = {t.lower() for t in all_tables}
+        views = {table_key(k): v for k, v in views.items()}
+        granted_all = any(r.table.strip() == "*" for r in rules)
+        visible = (tables | set(views)) if granted_all else {table_key(r.table) for r in rules}
+        return cls(dialect, tables, views, visible, {s.lower() for s in schemas} | DEFAULT_SCHEMAS,
+                   values, filters, everywhere, fresh_names=tables | set(views))
+
+    def conditions(self, row_filters: list[str]) -> list[exp.Expression]:
+        """Fresh trees of the given filters with the role's values bound (one per reference)."""
+        return [bind_filter(f, self.values, self.dialect) for f in row_filters]
+
+    def fresh(self, name: str) -> str:
+        """A CTE name no table, view or other CTE of the rewritten query uses."""
+        base = re.sub(r"\W", "_", name)[:40] or "cte"
+        candidate, n = f"_tt_{base}", 1
+        while candidate.lower() in self.fresh_names:
+            n += 1
+            candidate = f"_tt{n}_{base}"
+        self.fresh_names.add(candidate.lower())
+        return candidate
+
+
+class _Rewriter:
+    """One pass over a tree, carrying the CTE names in scope (lower-case name -> fresh name; None
+    marks a non-recursive CTE's own name inside its body, which is the real table there)."""
+
+    def __init__(self, policy: _Policy, depth: int = 0):
+        self.p = policy
+        self.depth = depth
+
+    def rewrite(self, tree: exp.Expression) -> None:
+        stack: list[tuple[exp.Expression, dict]] = [(tree, {})]
+        while stack:
+            node, scope = stack.pop()
+            if isinstance(node, exp.Table):
+                stack.extend((c, scope) for k, v in node.args.items() if k not in _NAME_ARGS for c in _children(v))
+                self._table(node, scope)
+                continue
+            if isinstance(node, _LEAVES):
+                continue
+            if isinstance(node, exp.Column):
+                if node.args.get("db"):
+                    # `main.sales.id` cannot name a derived table: the table's alias alone still does.
+                    node.set("db", None)
+                    node.set("catalog", None)
+                continue
+            if isinstance(node, (exp.From, exp.Join)) and not isinstance(node.this, _SOURCES):
+                raise Forbidden(f"'{node.this.sql(self.p.dialect)[:60]}' cannot be used as a table under a row policy; "
+                                "query the datasource's tables directly.")
+            if isinstance(node, exp.Lateral) and not isinstance(node.this, exp.Subquery):
+                raise Forbidden(_table_function_message(node.this, self.p.dialect))
+            with_ = node.args.get("with_")
+            if isinstance(with_, exp.With):
+                scope = self._with(with_, scope, stack)
+            stack.extend((c, scope) for c in node.iter_expressions() if c is not with_)
+
+    def _with(self, with_: exp.With, scope: dict, stack: list) -> dict:
+        """Rename the clause's CTEs, queue their bodies with the names each may see, and return
+        the scope of the query the clause belongs to."""
+        ctes = with_.expressions
+        names = [cte.alias_or_name.lower() for cte in ctes]
+        if len(set(names)) < len(names):
+            raise Invalid("A WITH clause defines the same name twice; give each query its own name.")
+        fresh = {name: self.p.fresh(name) for name in names}
+        recursive = bool(with_.args.get("recursive"))
+        for cte, name in zip(ctes, names):
+            own = fresh[name] if recursive else scope.get(name)
+            stack.append((cte.this, {**scope, **fresh, name: own}))
+            cte.args["alias"].set("this", exp.to_identifier(fresh[name]))
+        return {**scope, **fresh}
+
+    def _table(self, table: exp.Table, scope: dict) -> None:
+        p = self.p
+        if isinstance(table.this, exp.Dot):  # four or more name parts: another server or catalog
+            raise Forbidden(f"Only tables of this datasource can be queried; '{table.sql(p.dialect)}' is outside it.")
+        if not isinstance(table.this, exp.Identifier):
+            raise Forbidden(_table_function_message(table.this or table, p.dialect))
+        name, db, catalog = table.name.lower(), table.text("db").lower(), table.text("catalog").lower()
+        if not db and not catalog and name in scope:
+            if scope[name] is not None:
+                _point_at_cte(table, scope[name])
+                return
+            if name not in p.tables and name not in p.views:
+                raise Invalid(f"The WITH query '{table.name}' refers to itself; write WITH RECURSIVE to define a recursive query.")
+        if db in CATALOG_SCHEMAS or catalog in CATALOG_SCHEMAS or name.startswith(CATALOG_PREFIXES):
+            raise Forbidden(f"System catalogs such as '{_qualified(table)}' cannot be queried under a row policy.")
+        if catalog or (db and db not in p.schemas):
+            raise Forbidden(f"Only tables of this datasource can be queried; '{_qualified(table)}' is outside it.")
+        if not db and name == "dual" and p.dialect in ("mysql", "oracle"):
+            return
+        if name in p.views:
+            self._view(table, name)
+        elif name not in p.tables:
+            raise Invalid(f"The table '{table.name}' does not exist in this datasource; check its name.")
+        elif name not in p.visible:
             raise Forbidden(f"You are not permitted to query the table '{table.name}'.")
-        if name in filters:
-            _wrap(table, filters[name])
+        elif p.filters.get(name) or p.everywhere:
+            base = _detached(table)
+            conditions = p.conditions(p.filters.get(name, []) + p.everywhere)
+            _replace_with_derived(table, _filtered(base, base.this, conditions, p.dialect))
+
+    def _view(self, table: exp.Table, name: str) -> None:
+        if self.depth >= MAX_VIEW_DEPTH:
+            raise Invalid(f"The view '{table.name}' nests other views too deeply (or refers to itself) to be checked.")
+        body = _parsed_view(self.p.views[name], self.p.dialect).copy()
+        try:
+            _Rewriter(self.p, self.depth + 1).rewrite(body)  # a view sees none of the query's CTEs
+        except Forbidden:
+            raise Forbidden(f"You are not permitted to query the view '{table.name}': it reads a table your role "
+                            "may not see.") from None
+        if not self.p.filters.get(name):
+            _replace_with_derived(table, body)
+            return
+        inner = exp.Subquery(this=body, alias=exp.TableAlias(this=table.this.copy()))
+        _replace_with_derived(table, _filtered(inner, table.this, self.p.conditions(self.p.filters[name]), self.p.dialect))
 
 
-def _alias_for(table: exp.Table) -> exp.TableAlias:
+def _children(value) -> list:
+    if isinstance(value, exp.Expression):
+        return [value]
+    return [v for v in value if isinstance(v, exp.Expression)] if isinstance(value, list) else []
+
+
+@lru_cache(maxsize=256)
+def _parsed_view(sql: str, dialect: str) -> exp.Expression:
+    return parse_read_only(sql, dialect)
+
+
+def _qualified(table: exp.Table) -> str:
+    return ".".join(part for part in (table.text("catalog"), table.text("db"), table.name) if part)
+
+
+def _table_function_message(node: exp.Expression, dialect: str) -> str:
+    name = node.sql(dialect).split("(")[0].strip()[:40] or "this"
+    return f"Table functions such as {name}(...) cannot be used under a row policy; query the datasource's tables directly."
+
+
+def _point_at_cte(table: exp.Table, fresh: str) -> None:
+    if not table.args.get("alias"):
+        table.set("alias", exp.TableAlias(this=table.this.copy()))
+    table.set("this", exp.to_identifier(fresh))
+
+
+def _detached(table: exp.Table) -> exp.Table:
+    """The bare table of a reference: its name and table-level options, without alias or joins.
+    The options move rather than being copied, so a subquery inside one is still rewritten."""
+    args = {k: v for k, v in table.args.items() if v is not None and k != "alias" and k not in _MOVED_ARGS}
+    args["this"] = table.this.copy()  # the derived table's alias is made from the original
+    return exp.Table(**args)
+
+
+def _filtered(source: exp.Expression, qualifier: exp.Identifier, conditions: list[exp.Expression],
+              dialect: str) -> exp.Select:
+    """`SELECT * FROM source WHERE c1 AND c2 ... <fence>`, each filter column qualified by `qualifier`
+    so that a column the table lacks is an error rather than a silent reference to an outer query."""
+    parts = [_qualify(c, qualifier) for c in conditions]
+    condition = parts[0] if len(parts) == 1 else exp.and_(*parts, copy=False)
+    arg, node, value = _FENCES.get(dialect, _DEFAULT_FENCE)
+    return exp.Select(expressions=[exp.Star()], from_=exp.From(this=source), where=exp.Where(this=condition),
+                      **{arg: node(expression=exp.Literal.number(value))})
+
+
+def _qualify(condition: exp.Expression, qualifier: exp.Identifier) -> exp.Expression:
+    for column in list(condition.find_all(exp.Column)):
+        if not column.table and not isinstance(column.this, exp.Star) and column.find_ancestor(exp.Select) is None:
+            column.set("table", qualifier.copy())
+    return exp.paren(condition, copy=False) if isinstance(condition, (exp.Or, exp.Connector)) else condition
+
+
+def _replace_with_derived(table: exp.Table, query: exp.Expression) -> None:
+    """Put `(query) AS <the reference's alias or name>` where `table` was; joins nested under the
+    reference (a parenthesised join) move along."""
     alias = table.args.get("alias")
     if isinstance(alias, exp.TableAlias) and alias.this is not None:
-        return alias.copy()
-    ident = table.this.copy() if isinstance(table.this, exp.Identifier) else exp.to_identifier(table.name)
-    return exp.TableAlias(this=ident, columns=[c.copy() for c in alias.columns] if alias else [])
-
-
-def _wrap(table: exp.Table, conditions: list[exp.Expression]) -> None:
-    base = exp.Table(this=table.this.copy(), db=table.args.get("db") and table.args["db"].copy())
-    condition = conditions[0].copy()
-    for extra in conditions[1:]:
-        condition = exp.and_(condition, extra.copy())
-    inner = exp.select("*").from_(base).where(exp.paren(condition, copy=False), copy=False)
-    sub = exp.Subquery(this=inner, alias=_alias_for(table))
-    for arg in ("pivots", "joins", "laterals"):
+        alias = alias.copy()
+    else:
+        alias = exp.TableAlias(this=table.this.copy(), columns=[c.copy() for c in alias.columns] if alias else [])
+    derived = exp.Subquery(this=query, alias=alias)
+    for arg in _MOVED_ARGS:
         if table.args.get(arg):
-            sub.set(arg, table.args[arg])
-    table.replace(sub)
-
-
-def _inline_view(table: exp.Table, view_sql: str, dialect: str, visible, all_tables, filters, views, schemas, depth) -> None:
-    body = parse_read_only(view_sql, dialect)
-    _rewrite(body, dialect, visible, all_tables, filters, views, schemas, depth + 1)
-    table.replace(exp.Subquery(this=body, alias=_alias_for(table)))
+            derived.set(arg, table.args[arg])
+    table.replace(derived)
