@@ -11,7 +11,7 @@ from sqlglot.errors import SqlglotError
 
 from tabletalk.core.errors import Invalid
 
-_READ_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
+READ_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
 _WRITES = tuple(getattr(exp, name) for name in (
     "Insert", "Update", "Delete", "Create", "Drop", "Alter", "Merge", "Command", "TruncateTable", "Set", "Pragma",
     "Copy", "LoadData", "Grant", "Revoke", "Use", "Transaction", "Commit", "Rollback", "Attach", "Detach", "Cache",
@@ -42,6 +42,11 @@ DENIED_PREFIXES = ("pg_advisory", "pg_try_advisory", "pg_read_", "pg_ls_", "pg_s
 
 def parse_read_only(sql: str, dialect: str) -> exp.Expression:
     """Parse `sql` in `dialect` and return its tree, or raise Invalid if it is not one read-only query."""
+    return check_read_only(parse_statement(sql, dialect), dialect)
+
+
+def parse_statement(sql: str, dialect: str) -> exp.Expression:
+    """The tree of the one statement in `sql`, not yet checked; Invalid if there is not exactly one."""
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except SqlglotError as exc:
@@ -52,12 +57,12 @@ def parse_read_only(sql: str, dialect: str) -> exp.Expression:
         raise Invalid("The SQL is empty.")
     if len(statements) > 1:
         raise Invalid("Only one SQL statement may be run at a time; remove everything after the first ';'.")
-    return check_read_only(statements[0], dialect)
+    return statements[0]
 
 
 def check_read_only(tree: exp.Expression, dialect: str) -> exp.Expression:
     """Return `tree` if it is one read-only query; otherwise raise Invalid saying what is refused."""
-    if not isinstance(tree, _READ_ROOTS):
+    if not isinstance(tree, READ_ROOTS):
         raise Invalid(f"Only read-only SELECT queries are allowed; this is {_statement_kind(tree)} statement.")
     for node in tree.walk():
         if isinstance(node, _WRITES):

@@ -25,7 +25,7 @@ from functools import lru_cache
 from sqlglot import exp
 
 from tabletalk.core.errors import Forbidden, Invalid
-from tabletalk.core.policy.readonly import check_read_only, parse_read_only
+from tabletalk.core.policy.readonly import READ_ROOTS, check_read_only, parse_read_only, parse_statement
 from tabletalk.core.policy.variables import bind_filter
 
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "pg_toast", "mysql", "performance_schema", "sys"})
@@ -71,14 +71,12 @@ def apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], v
     """Return `sql` (checked read-only) rewritten in `dialect` so that only the rows and tables the
     rules allow can be read. With no rules the SQL is returned as given. `schemas` names the
     datasource's own schemas, which may qualify a table (`main` and `public` always may)."""
-    if isinstance(sql, str):
-        tree = parse_read_only(sql, dialect)
-        if not rules:
-            return sql
-    else:
-        tree = check_read_only(sql.copy() if rules else sql, dialect)
-        if not rules:
-            return tree.sql(dialect=dialect, comments=False)
+    tree = parse_statement(sql, dialect) if isinstance(sql, str) else (sql.copy() if rules else sql)
+    if rules and isinstance(tree, READ_ROOTS):
+        _refuse_table_functions(tree, dialect)  # Forbidden under a policy, even those the guard would refuse
+    check_read_only(tree, dialect)
+    if not rules:
+        return sql if isinstance(sql, str) else tree.sql(dialect=dialect, comments=False)
     policy = _Policy.build(dialect, rules, values, all_tables, views or {}, schemas or set())
     _Rewriter(policy).rewrite(tree)
     return tree.sql(dialect=dialect, comments=False)
@@ -223,6 +221,15 @@ class _Rewriter:
             return
         inner = exp.Subquery(this=body, alias=exp.TableAlias(this=table.this.copy()))
         _replace_with_derived(table, _filtered(inner, table.this, self.p.conditions(self.p.filters[name]), self.p.dialect))
+
+
+def _refuse_table_functions(tree: exp.Expression, dialect: str) -> None:
+    for clause in tree.find_all(exp.From, exp.Join, exp.Lateral):
+        source = clause.this
+        if isinstance(clause, exp.Lateral) and not isinstance(source, exp.Subquery):
+            raise Forbidden(_table_function_message(source, dialect))
+        if isinstance(source, exp.Table) and not isinstance(source.this, (exp.Identifier, exp.Dot)):
+            raise Forbidden(_table_function_message(source.this or source, dialect))
 
 
 def _children(value) -> list:

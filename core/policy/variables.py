@@ -93,10 +93,11 @@ def _parse_template(row_filter: str, dialect: str) -> tuple[exp.Expression, tupl
         tree = sqlglot.condition(PLACEHOLDER.sub(sentinel, row_filter), dialect=dialect)
     except SqlglotError as exc:
         raise Invalid(f"The row filter '{row_filter}' is not valid SQL: {str(exc).splitlines()[0]}") from None
-    for node in tree.walk():
-        if isinstance(node, exp.Identifier) and "__ttvar" in node.name and not _is_bare_placeholder(node.parent):
-            # e.g. a placeholder used as a table or column name: a value may only ever be a literal.
-            raise Invalid(f"The row filter '{row_filter}' uses a placeholder where only a value may stand.")
+    in_values = sum(len(_SENTINEL_RE.findall(n.this)) for n in tree.find_all(exp.Literal) if n.is_string)
+    bare = sum(1 for n in tree.find_all(exp.Column) if _is_bare_placeholder(n))
+    if in_values + bare != len(names):
+        # e.g. a placeholder used as a table, column or function name: a value may only ever be a literal.
+        raise Invalid(f"The row filter '{row_filter}' uses a placeholder where only a value may stand.")
     return tree, tuple(names)
 
 

@@ -65,6 +65,7 @@ def test_an_unknown_table_is_invalid_and_names_it():
     ("sqlite", "SELECT * FROM main.sqlite_master"), ("sqlite", "SELECT * FROM sqlite_temp_master"),
     ("sqlite", "SELECT * FROM pragma_table_info('sales')"), ("sqlite", "SELECT * FROM json_each('[1]')"),
     ("sqlite", "SELECT * FROM temp.sales"), ("sqlite", "SELECT * FROM other.sales"),
+    ("sqlite", "SELECT * FROM read_csv('/etc/passwd')"), ("postgres", "SELECT * FROM dblink('h', 'select 1') AS t(a int)"),
     ("postgres", "SELECT * FROM information_schema.tables"), ("postgres", "SELECT * FROM pg_catalog.pg_tables"),
     ("postgres", "SELECT * FROM pg_stats"), ("postgres", "SELECT * FROM pg_user"),
     ("postgres", "SELECT * FROM generate_series(1, 3)"), ("postgres", "SELECT * FROM ROWS FROM (generate_series(1, 2))"),
