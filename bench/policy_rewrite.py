@@ -27,26 +27,26 @@ QUERIES = [
     "SELECT SUM(amount) FROM orders WHERE status = 'cancelled'",
     "SELECT c.city, COUNT(*) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY c.city",
     "SELECT strftime('%Y-%m', order_date) AS month, SUM(amount) FROM orders GROUP BY 1 ORDER BY 1",
-    "SELECT p.name, SUM(i.quantity * i.unit_price) AS revenue FROM order_items i JOIN products p ON p.id = i.product_id "
-    "GROUP BY p.name ORDER BY revenue DESC LIMIT 5",
-    "WITH t AS (SELECT customer_id, SUM(amount) AS s FROM orders GROUP BY customer_id) "
-    "SELECT c.name, t.s FROM t JOIN customers c ON c.id = t.customer_id ORDER BY t.s DESC LIMIT 10",
+    ("SELECT p.name, SUM(i.quantity * i.unit_price) AS revenue FROM order_items i JOIN products p ON p.id = i.product_id "
+     "GROUP BY p.name ORDER BY revenue DESC LIMIT 5"),
+    ("WITH t AS (SELECT customer_id, SUM(amount) AS s FROM orders GROUP BY customer_id) "
+     "SELECT c.name, t.s FROM t JOIN customers c ON c.id = t.customer_id ORDER BY t.s DESC LIMIT 10"),
     "SELECT * FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)",
     "SELECT id FROM orders WHERE amount > (SELECT AVG(amount) FROM orders)",
     "SELECT id FROM orders UNION SELECT order_id FROM order_items",
     "SELECT o.id, ROW_NUMBER() OVER (PARTITION BY o.customer_id ORDER BY o.order_date) FROM orders o",
     "SELECT name FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE amount > 500)",
     "SELECT c.name, (SELECT MAX(amount) FROM orders o WHERE o.customer_id = c.id) AS biggest FROM customers c",
-    "WITH RECURSIVE d(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM d WHERE n < 12) "
-    "SELECT d.n, COUNT(o.id) FROM d LEFT JOIN orders o ON CAST(strftime('%m', o.order_date) AS INTEGER) = d.n GROUP BY d.n",
+    ("WITH RECURSIVE d(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM d WHERE n < 12) "
+     "SELECT d.n, COUNT(o.id) FROM d LEFT JOIN orders o ON CAST(strftime('%m', o.order_date) AS INTEGER) = d.n GROUP BY d.n"),
     "WITH orders AS (SELECT * FROM orders WHERE status = 'paid') SELECT COUNT(*) FROM orders",
     "SELECT b.id, c.name FROM big_orders b JOIN customers c ON c.id = b.customer_id",
     "SELECT status, COUNT(*), AVG(amount) FROM orders GROUP BY status HAVING COUNT(*) > 10 ORDER BY 2 DESC",
-    "SELECT c.city, p.category, SUM(i.quantity) FROM order_items i JOIN orders o ON o.id = i.order_id "
-    "JOIN customers c ON c.id = o.customer_id JOIN products p ON p.id = i.product_id GROUP BY c.city, p.category",
+    ("SELECT c.city, p.category, SUM(i.quantity) FROM order_items i JOIN orders o ON o.id = i.order_id "
+     "JOIN customers c ON c.id = o.customer_id JOIN products p ON p.id = i.product_id GROUP BY c.city, p.category"),
     "SELECT id FROM orders INTERSECT SELECT order_id FROM order_items EXCEPT SELECT id FROM big_orders",
-    "SELECT x.customer_id, x.total FROM (SELECT customer_id, SUM(amount) AS total FROM orders GROUP BY customer_id) x "
-    "WHERE x.total > (SELECT AVG(amount) * 10 FROM orders)",
+    ("SELECT x.customer_id, x.total FROM (SELECT customer_id, SUM(amount) AS total FROM orders GROUP BY customer_id) x "
+     "WHERE x.total > (SELECT AVG(amount) * 10 FROM orders)"),
     "SELECT CASE WHEN amount > 100 THEN 'big' ELSE 'small' END AS size, COUNT(*) FROM orders /* a comment */ GROUP BY 1",
 ]
 GOAL_MS = 2.0

@@ -153,8 +153,8 @@ COSTLY_RULES = [Rule("sales", "id IN (SELECT id FROM sales WHERE department = '{
 ERROR_PROBES = [
     "SELECT COUNT(*) FROM sales WHERE CASE WHEN department = 'east' THEN 1 ELSE CAST(department AS INTEGER) END = 1",
     "SELECT id FROM sales WHERE 1 / (CASE WHEN department = 'east' THEN 1 ELSE 0 END) = 1",
-    "SELECT s.id FROM sales s JOIN employees e ON e.id = s.employee_id "
-    "WHERE CAST(CASE WHEN s.department = 'east' THEN '1' ELSE s.department END AS INTEGER) = 1",
+    ("SELECT s.id FROM sales s JOIN employees e ON e.id = s.employee_id "
+     "WHERE CAST(CASE WHEN s.department = 'east' THEN '1' ELSE s.department END AS INTEGER) = 1"),
 ]
 FENCES = {"sqlite": " LIMIT -1 OFFSET 0", "postgres": " OFFSET 0", "mysql": " LIMIT 18446744073709551615"}
 WRITES = [
@@ -221,7 +221,7 @@ class Database:
     dialect: str
     schema: str            # the full database's schema (MariaDB: its database name)
     truth_schema: str
-    fingerprint_sql: list[str]
+    fingerprint_sql: tuple[str, ...]
 
     async def rows(self, sql: str, *, truth: bool = False) -> list[tuple]:
         raise NotImplementedError
@@ -243,8 +243,8 @@ class Database:
 
 class SQLite(Database):
     dialect, schema, truth_schema = "sqlite", "main", "main"
-    fingerprint_sql = ["SELECT type, name FROM sqlite_master", "SELECT COUNT(*), SUM(amount), SUM(LENGTH(department)) FROM sales",
-                       "SELECT COUNT(*), SUM(salary) FROM salaries", "PRAGMA database_list"]
+    fingerprint_sql = ("SELECT type, name FROM sqlite_master", "SELECT COUNT(*), SUM(amount), SUM(LENGTH(department)) FROM sales",
+                       "SELECT COUNT(*), SUM(salary) FROM salaries", "PRAGMA database_list")
 
     async def open(self, tmp_path) -> SQLite:
         self.conns = {}
@@ -269,9 +269,9 @@ class SQLite(Database):
 
 class Postgres(Database):
     dialect, schema, truth_schema = "postgres", "public", "public"
-    fingerprint_sql = ["SELECT table_type, table_name FROM information_schema.tables WHERE table_schema = 'public'",
+    fingerprint_sql = ("SELECT table_type, table_name FROM information_schema.tables WHERE table_schema = 'public'",
                        "SELECT COUNT(*), SUM(amount), SUM(LENGTH(department)) FROM sales",
-                       "SELECT COUNT(*), SUM(salary) FROM salaries"]
+                       "SELECT COUNT(*), SUM(salary) FROM salaries")
 
     async def open(self, url: str) -> Postgres:
         import asyncpg
@@ -306,8 +306,8 @@ class Postgres(Database):
 
 class MariaDB(Database):
     dialect = "mysql"
-    fingerprint_sql = ["SHOW FULL TABLES", "SELECT COUNT(*), SUM(amount), SUM(LENGTH(department)) FROM sales",
-                       "SELECT COUNT(*), SUM(salary) FROM salaries"]
+    fingerprint_sql = ("SHOW FULL TABLES", "SELECT COUNT(*), SUM(amount), SUM(LENGTH(department)) FROM sales",
+                       "SELECT COUNT(*), SUM(salary) FROM salaries")
 
     async def open(self, url: str) -> MariaDB:
         import aiomysql
