@@ -5,6 +5,7 @@ except when TABLETALK_REQUIRE_SERVERS=1 (set by .ci/run), where it fails instead
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from urllib.parse import urlsplit, urlunsplit
@@ -93,6 +94,18 @@ async def client(tmp_path):
     app = create_app(make_settings(tmp_path / "home"))
     async with TestClient(TestServer(app)) as c:
         yield c
+
+
+@contextlib.asynccontextmanager
+async def running_app(home, **env):
+    """A served app (demo shop included): yields (app, client, demo datasource id)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from tabletalk.adapters.rest.app import create_app
+
+    app = create_app(make_settings(home, **env))
+    async with TestClient(TestServer(app)) as c:
+        yield app, c, await demo_id(c)
 
 
 async def demo_id(client) -> str:

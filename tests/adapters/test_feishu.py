@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from tabletalk.adapters.delivery import DELIVERIES
 from tabletalk.adapters.feishu_render import LIMITS, card
-from tabletalk.adapters.rest.app import create_app
 from tabletalk.bot.messages import Reply
-from tests.conftest import ADMIN, demo_id, make_settings
+from tests.conftest import ADMIN, running_app
 from tests.fakes.feishu_api import FakeFeishu
 
 KEY, TOKEN = "encrypt-key-1", "verify-token-1"
@@ -22,20 +19,15 @@ KEY, TOKEN = "encrypt-key-1", "verify-token-1"
 async def service(request, tmp_path):
     encrypted = request.param == "encrypted"
     async with FakeFeishu() as fs:
-        app = create_app(make_settings(tmp_path / "home"))
-        server = TestServer(app)
-        await server.start_server()
-        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as http:
-            ds = await demo_id(type("C", (), {"get": lambda self, p, **kw: http.get(p, **kw)})())
+        async with running_app(tmp_path / "home") as (app, http, ds):
             channel = {"app_id": "cli_1", "app_secret": "sec", "verification_token": TOKEN, "domain": fs.domain}
             if encrypted:
                 channel["encrypt_key"] = KEY
             async with http.post("/api/v1/bots", headers=ADMIN, json={"id": "shop", "name": "Shop", "datasource_ids": [ds],
                                                                        "channels": {"feishu": channel}}) as resp:
                 assert resp.status == 201, await resp.text()
-            yield {"app": app, "fs": fs, "hook": str(server.make_url("/webhooks/feishu/shop")),
+            yield {"app": app, "fs": fs, "hook": str(http.make_url("/webhooks/feishu/shop")),
                    "key": KEY if encrypted else None}
-        await server.close()
 
 
 async def test_url_verification(service):

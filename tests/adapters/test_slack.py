@@ -5,13 +5,11 @@ from __future__ import annotations
 import sqlite3
 import time
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from tabletalk.adapters.delivery import DELIVERIES
-from tabletalk.adapters.rest.app import CORE, create_app
-from tests.conftest import ADMIN, demo_id, make_settings
+from tabletalk.adapters.rest.app import CORE
+from tests.conftest import ADMIN, running_app
 from tests.fakes.slack_api import FakeSlack
 
 SECRET = "slack-signing-secret"
@@ -20,14 +18,9 @@ SECRET = "slack-signing-secret"
 @pytest.fixture
 async def service(tmp_path):
     async with FakeSlack() as slack:
-        app = create_app(make_settings(tmp_path / "home"))
-        server = TestServer(app)
-        await server.start_server()
-        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as http:
-            ds = await demo_id(type("C", (), {"get": lambda self, p, **kw: http.get(p, **kw)})())
-            yield {"app": app, "server": server, "http": http, "slack": slack, "ds": ds,
-                   "hook": str(server.make_url("/webhooks/slack/shop"))}
-        await server.close()
+        async with running_app(tmp_path / "home") as (app, http, ds):
+            yield {"app": app, "http": http, "slack": slack, "ds": ds,
+                   "hook": str(http.make_url("/webhooks/slack/shop"))}
 
 
 async def _bot(service, **extra) -> None:

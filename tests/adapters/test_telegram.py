@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from tabletalk.adapters.delivery import DELIVERIES
-from tabletalk.adapters.rest.app import create_app
 from tabletalk.adapters.telegram_render import render
 from tabletalk.bot.messages import Reply
-from tests.conftest import ADMIN, demo_id, make_settings
+from tests.conftest import ADMIN, running_app
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegram
 
 SECRET = "tg-secret"
@@ -18,18 +16,13 @@ SECRET = "tg-secret"
 @pytest.fixture
 async def service(tmp_path):
     async with FakeTelegram() as tg:
-        app = create_app(make_settings(tmp_path / "home"))
-        server = TestServer(app)
-        await server.start_server()
-        async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as http:
-            ds = await demo_id(type("C", (), {"get": lambda self, p, **kw: http.get(p, **kw)})())
+        async with running_app(tmp_path / "home") as (app, http, ds):
             body = {"id": "shop", "name": "Shop", "datasource_ids": [ds], "welcome_message": "Hello from the shop!",
                     "sample_questions": ["How many orders are there?"],
                     "channels": {"telegram": {"token": "123:ABC", "secret_token": SECRET, "api_base_url": tg.api_url}}}
             async with http.post("/api/v1/bots", headers=ADMIN, json=body) as resp:
                 assert resp.status == 201, await resp.text()
-            yield {"app": app, "tg": tg, "hook": str(server.make_url("/webhooks/telegram/shop"))}
-        await server.close()
+            yield {"app": app, "tg": tg, "hook": str(http.make_url("/webhooks/telegram/shop"))}
 
 
 async def test_private_question_is_answered_by_editing_the_progress_message(service):
