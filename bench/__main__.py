@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-BENCHES = ("rest_overhead", "nlq_accuracy", "policy_rewrite", "linking", "concurrency", "webhooks", "tablegen")
+BENCHES = ("rest_overhead", "nlq_accuracy", "spider", "policy_rewrite", "linking", "concurrency", "webhooks", "tablegen")
 
 
 def machine() -> str:
