@@ -58,7 +58,7 @@ async def mysql_url():
     try:
         conn = await aiomysql.connect(host=p.hostname, port=p.port or 3306, user=p.username,
                                       password=p.password or "", connect_timeout=5, autocommit=True)
-    except OSError as exc:
+    except (OSError, aiomysql.OperationalError) as exc:  # pymysql's OperationalError is no OSError
         _unavailable(f"MariaDB not reachable at {p.hostname}:{p.port}: {exc}")
     name = "t_" + secrets.token_hex(6)
     async with conn.cursor() as cur:
@@ -112,3 +112,17 @@ async def demo_id(client) -> str:
     resp = await client.get("/api/v1/datasources", headers=ADMIN)
     items = (await resp.json())["items"]
     return next(d["id"] for d in items if d["name"] == "Demo shop")
+
+
+def demo_truth(app, sql: str) -> list[tuple]:
+    """Rows of `sql` read straight from the demo shop's SQLite file: the truth an answer is checked against."""
+    import sqlite3
+
+    from tabletalk.adapters.rest.app import CORE
+
+    with contextlib.closing(sqlite3.connect(app[CORE].home / "demo" / "shop.db")) as db:
+        return db.execute(sql).fetchall()
+
+
+def customers_in(app, city: str) -> int:
+    return demo_truth(app, f"SELECT COUNT(*) FROM customers WHERE city = '{city}'")[0][0]

@@ -9,7 +9,7 @@ import pytest
 from tabletalk.adapters.delivery import DELIVERIES
 from tabletalk.adapters.feishu_render import LIMITS, card
 from tabletalk.bot.messages import Reply
-from tests.conftest import ADMIN, running_app
+from tests.conftest import ADMIN, customers_in, running_app
 from tests.fakes.feishu_api import FakeFeishu
 
 KEY, TOKEN = "encrypt-key-1", "verify-token-1"
@@ -117,6 +117,8 @@ async def test_filtered_group_answer_goes_to_the_asker_privately(service, tmp_pa
                         encrypt_key=service["key"])
     sent = (await fs.wait_for("send"))[0].data
     assert sent["receive_id_type"] == "open_id" and sent["receive_id"] == "ou_user1"
-    assert json.loads(sent["content"])["elements"][0]["content"].startswith("There are ")
+    paris = customers_in(service["app"], "Paris")
+    assert paris != customers_in(service["app"], "Rome")
+    assert json.loads(sent["content"])["elements"][0]["content"].startswith(f"There are {paris} customers.")
     patch = json.loads(fs.called("patch")[0].data["content"])
     assert "privately" in patch["elements"][0]["content"] or "private" in patch["elements"][0]["content"]

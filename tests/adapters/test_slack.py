@@ -2,14 +2,12 @@
 a local fake Slack Web API."""
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
 
 from tabletalk.adapters.delivery import DELIVERIES
-from tabletalk.adapters.rest.app import CORE
-from tests.conftest import ADMIN, running_app
+from tests.conftest import ADMIN, customers_in, demo_truth, running_app
 from tests.fakes.slack_api import FakeSlack
 
 SECRET = "slack-signing-secret"
@@ -131,8 +129,7 @@ async def test_two_users_in_one_channel_get_their_own_rows(service):
     await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UPARIS", ts="2.2"))
     await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="USTRANGER", ts="3.3"))
     updates = [c.data["text"] for c in await slack.wait_for("chat.update", count=3)]
-    db = sqlite3.connect(service["app"][CORE].home / "demo" / "shop.db")
-    truth = {city: n for city, n in db.execute("SELECT city, COUNT(*) FROM customers GROUP BY city")}
+    truth = dict(demo_truth(service["app"], "SELECT city, COUNT(*) FROM customers GROUP BY city"))
     assert updates[0] == f"There are {truth['Berlin']} customers."
     assert f"There are {truth['Paris']} customers." in updates[1:]
     assert truth["Berlin"] != truth["Paris"]
@@ -150,4 +147,4 @@ async def test_filtered_answers_stay_private_in_channels(service, privacy, metho
     await service["app"][DELIVERIES].drain()
     assert [c.data["text"] for c in slack.called("chat.update")] == ["I sent you the answer privately."]
     private = slack.called("chat.postEphemeral") or [c for c in slack.called("chat.postMessage") if c.data["channel"].startswith("D")]
-    assert private and private[0].data["text"].startswith("There are ")
+    assert private and private[0].data["text"].startswith(f"There are {customers_in(service['app'], 'Berlin')} customers.")

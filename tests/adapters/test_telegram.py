@@ -7,7 +7,7 @@ import pytest
 from tabletalk.adapters.delivery import DELIVERIES
 from tabletalk.adapters.telegram_render import render
 from tabletalk.bot.messages import Reply
-from tests.conftest import ADMIN, running_app
+from tests.conftest import ADMIN, customers_in, running_app
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegram
 
 SECRET = "tg-secret"
@@ -114,6 +114,8 @@ async def test_filtered_group_answer_goes_to_the_asker_privately(service):
     await tg.wait_for("editMessageText", count=2)
     private = [c.data for c in await tg.wait_for("sendMessage", count=3) if str(c.data.get("chat_id")) == "42"]
     await service["app"][DELIVERIES].drain()
-    assert private and private[0]["text"].startswith("There are ")
+    rome = customers_in(service["app"], "Rome")
+    assert rome != customers_in(service["app"], "Berlin")
+    assert private and private[0]["text"].startswith(f"There are {rome} customers.")
     group_edits = [c.data["text"] for c in tg.called("editMessageText")]
     assert any("private message" in t for t in group_edits) and not any(t.startswith("There are ") for t in group_edits)
