@@ -14,7 +14,8 @@ import time
 import traceback
 from pathlib import Path
 
-BENCHES = ("rest_overhead", "nlq_accuracy", "spider", "policy_rewrite", "linking", "concurrency", "webhooks", "tablegen")
+BENCHES = ("rest_overhead", "nlq_accuracy", "spider", "policy_rewrite", "linking", "prompt_recall", "concurrency", "webhooks",
+           "tablegen")
 
 
 def machine() -> str:
