@@ -31,22 +31,8 @@ from sqlglot import exp  # noqa: E402
 from sqlglot.optimizer.qualify import qualify  # noqa: E402
 from sqlglot.optimizer.scope import traverse_scope  # noqa: E402
 
+from bench.spider import SPIDER_DIR as SPIDER  # noqa: E402
 
-
-def _spider_dir() -> Path:
-    """`../shared/spider` beside the checkout (or beside the worktree folder), or TABLETALK_SPIDER_DIR."""
-    import os
-
-    if os.environ.get("TABLETALK_SPIDER_DIR"):
-        return Path(os.environ["TABLETALK_SPIDER_DIR"])
-    repo = Path(__file__).resolve().parent.parent
-    for up in (repo.parent, repo.parent.parent):
-        if (up / "shared" / "spider" / "questions.json").exists():
-            return up / "shared" / "spider"
-    return repo.parent / "shared" / "spider"
-
-
-SPIDER = _spider_dir()
 KEY = "bench-admin-key-0123456789"
 GOAL_LITERALS = 0.97
 GOAL_ALL = 0.95
