@@ -8,18 +8,52 @@ import sys
 from tabletalk.config.settings import Settings
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+class CliError(Exception):
+    """A one-line message for the user; the command exits non-zero without a traceback."""
 
-    from tabletalk.adapters.rest.app import create_app
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
 
     settings = Settings()
     if args.bots:
         settings.bot_paths = list(args.bots)
-    app = create_app(settings)
-    print(f"TableTalk listening on http://{args.host}:{args.port} (home: {settings.home.resolve()})", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    try:
+        asyncio.run(_serve_until_stopped(settings, args.host, args.port))
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+async def _serve_until_stopped(settings: Settings, host: str, port: int) -> None:
+    """Start the app, bind the port, and say "listening" only once the socket really listens."""
+    import asyncio
+    import errno
+    import signal
+
+    from aiohttp import web
+
+    from tabletalk.adapters.rest.app import create_app
+
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CliError(f"port {port} on {host} is already in use; stop the other process or pick "
+                               "another --port") from None
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        print(f"TableTalk listening on http://{host}:{port} (home: {settings.home.resolve()})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def _bots_check(args: argparse.Namespace) -> int:
@@ -38,12 +72,24 @@ def _bots_check(args: argparse.Namespace) -> int:
     return status
 
 
+def _existing_home(settings: Settings):
+    """The home `serve` uses (TABLETALK_HOME, else ./.tabletalk), which must already exist for offline commands."""
+    home = settings.home.resolve()
+    print(f"home: {home}", file=sys.stderr)
+    if not settings.database_url and not home.is_dir():
+        raise CliError(f"no TableTalk home at {home}: run `tabletalk init` (or `tabletalk serve`) there first, "
+                       "or set TABLETALK_HOME to the home you serve from")
+    return home
+
+
 async def _with_dispatcher(fn):
     """Run `fn(dispatcher)` against the home's metadata, without serving HTTP."""
     from tabletalk.bot.dispatcher import Dispatcher
     from tabletalk.core.runtime import Core
 
-    core = Core(Settings())
+    settings = Settings()
+    _existing_home(settings)
+    core = Core(settings)
     await core.start()
     dispatcher = Dispatcher(core)
     await dispatcher.start()
@@ -61,7 +107,7 @@ def _telegram(args: argparse.Namespace) -> int:
     async def set_webhook(dispatcher):
         bot = await dispatcher.bot(args.bot)
         if bot.channels.telegram is None:
-            raise SystemExit(f"Bot '{args.bot}' has no Telegram channel.")
+            raise CliError(f"bot '{args.bot}' has no Telegram channel")
         ok = await telegram.set_webhook(bot.channels.telegram, args.url)
         print("webhook registered" if ok else "Telegram refused the webhook")
         return 0 if ok else 1
@@ -104,6 +150,23 @@ def _generate(args: argparse.Namespace) -> int:
     return asyncio.run(_with_dispatcher(generate))
 
 
+def _init(args: argparse.Namespace) -> int:
+    """Create the home (metadata database, demo shop, admin key) without serving."""
+    import asyncio
+
+    from tabletalk.core.runtime import Core
+
+    async def init():
+        settings = Settings()
+        core = Core(settings)
+        await core.start()
+        await core.close()
+        print(f"home ready: {core.home}")
+
+    asyncio.run(init())
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import runpy
 
@@ -112,7 +175,7 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "bots": lambda a: a.bots_func(a), "telegram": _telegram, "tables": _tables,
+COMMANDS = {"serve": _serve, "init": _init, "bots": lambda a: a.bots_func(a), "telegram": _telegram, "tables": _tables,
             "generate": _generate, "bench": _bench}
 
 
@@ -123,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--bots", action="append", default=[], help="extra bot YAML file or folder (repeatable)")
+    sub.add_parser("init", help="create the home (TABLETALK_HOME, else ./.tabletalk) with the demo, without serving")
     bots = sub.add_parser("bots", help="bot config files")
     bots_sub = bots.add_subparsers(dest="bots_command", required=True)
     check = bots_sub.add_parser("check", help="validate bot YAML files offline")
@@ -152,8 +216,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=Settings().log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return COMMANDS[args.command](args) or 0
+    from tabletalk.core.errors import TableTalkError
+
+    try:
+        logging.basicConfig(level=Settings().log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return COMMANDS[args.command](args) or 0
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except TableTalkError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+    except (OSError, ValueError) as exc:  # unreadable files, bad JSON, invalid settings or schemas
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return "; ".join(lines[:3])
 
 
 if __name__ == "__main__":

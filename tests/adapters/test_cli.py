@@ -48,6 +48,7 @@ def test_tables_create_and_generate_offline(tmp_path):
            "OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}
     spec = tmp_path / "people.json"
     spec.write_text(json.dumps({"name": "people", "columns": [{"name": "name"}, {"name": "email"}]}))
+    assert _run(["init"], env).returncode == 0
     created = _run(["tables", "create", str(spec)], env)
     assert created.returncode == 0 and "created table people" in created.stdout, created.stderr
     generated = _run(["generate", "people", "--count", "25", "--batch", "10"], env)
@@ -55,3 +56,62 @@ def test_tables_create_and_generate_offline(tmp_path):
     import sqlite3
     db = sqlite3.connect(tmp_path / "home" / "tabletalk.db")
     assert db.execute("SELECT COUNT(*) FROM gen_rows").fetchone()[0] == 25
+
+
+def test_offline_commands_use_the_served_home_and_never_make_a_second_one(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "TABLETALK_HOME"}
+    run = subprocess.run([sys.executable, "-m", "tabletalk.adapters.cli", "generate", "people", "--count", "3"],
+                         capture_output=True, text=True, timeout=60, cwd=elsewhere, env=env)
+    assert run.returncode == 1
+    assert f"home: {elsewhere / '.tabletalk'}" in run.stderr
+    assert "error: no TableTalk home at" in run.stderr and "Traceback" not in run.stderr
+    assert not (elsewhere / ".tabletalk").exists()
+
+
+def test_cli_errors_are_one_line_without_a_traceback(tmp_path):
+    env = {"TABLETALK_HOME": str(tmp_path / "home"), "TABLETALK_ADMIN_KEY": "k"}
+    assert _run(["init"], env).returncode == 0
+    missing = _run(["generate", "no_such_table", "--count", "3"], env)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert [ln for ln in missing.stderr.splitlines() if ln.startswith("error:")] and "no_such_table" in missing.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    broken = _run(["tables", "create", str(bad)], env)
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr and "error:" in broken.stderr
+
+
+def test_serve_on_a_taken_port_is_one_line_naming_the_port(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = _run(["serve", "--host", "127.0.0.1", "--port", str(port)],
+                   {"TABLETALK_HOME": str(tmp_path / "home"), "TABLETALK_ADMIN_KEY": "k"})
+    assert run.returncode == 1
+    assert "listening" not in run.stdout
+    errors = [ln for ln in run.stderr.splitlines() if ln.strip() and "INFO" not in ln]
+    assert errors == [f"error: port {port} on 127.0.0.1 is already in use; stop the other process or pick another --port"], run.stderr
+
+
+def test_serve_says_listening_once_it_answers(tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tabletalk.adapters.cli", "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "TABLETALK_HOME": str(tmp_path / "home"), "TABLETALK_ADMIN_KEY": "k"})
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"TableTalk listening on http://127.0.0.1:{port}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:  # no wait needed
+            assert resp.status == 200
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
