@@ -1,6 +1,6 @@
 """Conversations and their turns, stored so that a restart loses nothing.
 
-A human turn is stored (status `pending`) before any work starts and marked `done` once the
+A human turn is stored (status `pending`) before any work starts and marked `success` once the
 assistant turn is stored; at start-up, turns left `pending` by a crash are marked `failed`.
 """
 from __future__ import annotations
@@ -15,7 +15,9 @@ INTERRUPTED = "The service restarted before this question was answered; please a
 
 
 def message_view(m: Message) -> dict:
-    out = {"id": m.id, "chat_id": m.chat_id, "role": m.role, "content": m.content, "status": m.status,
+    # One vocabulary with the reply that answered the turn: pending | success | failed ("done" is older rows').
+    status = "success" if m.status == "done" else m.status
+    out = {"id": m.id, "chat_id": m.chat_id, "role": m.role, "content": m.content, "status": status,
            "created_at": iso(m.created_at)}
     if m.error:
         out["error"] = m.error
@@ -91,7 +93,7 @@ class ChatService:
             await s.exec(delete(Chat).where(Chat.id == chat_id))
             await s.commit()
 
-    async def add(self, chat_id: str, role: str, content: dict, status: str = "done") -> Message:
+    async def add(self, chat_id: str, role: str, content: dict, status: str = "success") -> Message:
         async with self.store.session() as s:
             last = (await s.exec(select(func.max(Message.seq)).where(Message.chat_id == chat_id))).one()
             msg = Message(chat_id=chat_id, seq=(last or 0) + 1, role=role, content=content, status=status)
@@ -103,7 +105,7 @@ class ChatService:
             await s.commit()
         return msg
 
-    async def finish(self, message_id: str, *, status: str = "done", error: str | None = None) -> None:
+    async def finish(self, message_id: str, *, status: str = "success", error: str | None = None) -> None:
         async with self.store.session() as s:
             msg = await s.get(Message, message_id)
             if msg is not None:

@@ -205,8 +205,9 @@ class Dispatcher:
                    "in_reply_to": human.id}
         if reply.error:
             content["error"] = reply.error
-        stored = await self.chats.add(chat.id, "assistant", content)
-        await self.chats.finish(human.id, status="failed" if reply.error else "done", error=reply.error)
+        status = "failed" if reply.error else "success"
+        stored = await self.chats.add(chat.id, "assistant", content, status=status)
+        await self.chats.finish(human.id, status=status, error=reply.error)
         reply.message_id = stored.id
         return reply
 

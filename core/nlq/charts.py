@@ -31,6 +31,19 @@ def _column_kinds(columns: list[str], data: list[list]) -> list[str]:
     return kinds
 
 
+def _time_axis(values: list) -> dict:
+    """Time unit and label format for an x axis; labels carry the year whenever the data spans years."""
+    texts = [str(v) for v in values]
+    if all(re.fullmatch(r"\d{4}", t) for t in texts):
+        return {"timeUnit": "year"}
+    years = {t[:4] for t in texts if re.match(r"\d{4}-\d{2}", t)}
+    if len(years) <= 1:
+        return {}
+    if all(re.fullmatch(r"\d{4}-\d{2}", t) for t in texts):
+        return {"timeUnit": "yearmonth", "axis": {"format": "%b %Y"}}
+    return {"axis": {"format": "%d %b %Y"}}
+
+
 def choose_chart(question: str, columns: list[str], data: list[list], hint: str | None = None) -> dict | None:
     """A Vega-Lite spec for the result, or None when a table is the honest display."""
     if not data or len(columns) < 2:
@@ -49,9 +62,8 @@ def choose_chart(question: str, columns: list[str], data: list[list], hint: str 
             "width": 480, "height": 280}
     xs, ys = columns[x], columns[y]
     if kinds[x] == "temporal" or hint == "line":
-        time_unit = {"timeUnit": "year"} if all(re.fullmatch(r"\d{4}", str(r[x])) for r in data) else {}
         return {**base, "mark": {"type": "line", "point": True},
-                "encoding": {"x": {"field": xs, "type": "temporal", **time_unit, "title": xs},
+                "encoding": {"x": {"field": xs, "type": "temporal", **_time_axis([r[x] for r in data]), "title": xs},
                              "y": {"field": ys, "type": "quantitative", "title": ys}}}
     if len(data) <= PIE_MAX_PARTS and _PIE_WORDS.search(question):
         return {**base, "mark": {"type": "arc"},

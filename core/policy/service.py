@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from tabletalk.core.errors import Invalid, NotFound
+from tabletalk.core.errors import Conflict, Invalid, NotFound
 from tabletalk.core.policy.rewrite import Rule, apply_policies, visible_tables
 from tabletalk.core.policy.variables import VariableSpec, validate_variables
 from tabletalk.core.store.db import Store
@@ -53,6 +53,7 @@ class PolicyService:
     async def create_role(self, name: str, variables: list[dict]) -> Role:
         role = Role(name=name, variables=_check_variables(variables))
         async with self.store.session() as s:
+            await _name_is_free(s, name)
             s.add(role)
             await s.commit()
         return role
@@ -75,7 +76,8 @@ class PolicyService:
             role = await s.get(Role, role_id)
             if role is None:
                 raise NotFound(f"Role '{role_id}' does not exist.")
-            if name is not None:
+            if name is not None and name != role.name:
+                await _name_is_free(s, name, but=role.id)
                 role.name = name
             if variables is not None:
                 role.variables = _check_variables(variables)
@@ -157,6 +159,14 @@ class PolicyService:
             # A role with no policy on this datasource sees nothing of it (deny by default).
             return Scope(rules=[Rule(table="\x00no-table")], values=bound, role_name=role.name)
         return Scope(rules=rules, values=bound, role_name=role.name)
+
+
+async def _name_is_free(s, name: str, but: str | None = None) -> None:
+    """Role names are unique per installation (bots and bot files refer to roles by name)."""
+    wanted = name.strip().lower()
+    for other in (await s.exec(select(Role).where(Role.id != (but or "")))).all():
+        if other.name.strip().lower() == wanted:
+            raise Conflict(f"A role named '{other.name}' already exists ({other.id}).")
 
 
 def _check_variables(variables: list[dict]) -> list[dict]:

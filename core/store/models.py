@@ -179,7 +179,7 @@ class Message(SQLModel, table=True):
     seq: int = 0
     role: str  # human | assistant
     content: dict = _json(dict)
-    status: str = "done"  # pending | done | failed
+    status: str = "success"  # pending | success | failed (older rows: done)
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 

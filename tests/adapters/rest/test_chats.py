@@ -23,6 +23,8 @@ async def test_chat_survives_restart_then_delete(tmp_path):
     async with TestClient(TestServer(create_app(make_settings(home)))) as client:
         body = await (await client.get(f"/api/v1/chats/{chat['id']}", headers=ADMIN)).json()
         assert [m["role"] for m in body["messages"]] == ["human", "assistant", "human", "assistant"]
+        assert first["status"] == "success"  # the history speaks the reply's vocabulary
+        assert [m["status"] for m in body["messages"]] == ["success"] * 4
         assert body["messages"][0]["content"]["text"] == "How many orders are there?"
         listing = await (await client.get("/api/v1/chats?page=1&size=10", headers=ADMIN)).json()
         assert listing["total"] == 1
