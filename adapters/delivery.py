@@ -1,15 +1,20 @@
 """What every chat adapter shares: answering in tracked background tasks (bounded per bot, cancelled
-on shutdown) so webhooks acknowledge at once, and retrying platform API calls with backoff."""
+on shutdown) so webhooks acknowledge at once, retrying platform API calls with backoff, learning each
+bot account's own identity in the background, and reading webhook JSON safely."""
 from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiohttp import web
+
+from tabletalk.core.errors import Invalid
 
 log = logging.getLogger("tabletalk.delivery")
 T = TypeVar("T")
@@ -23,7 +28,8 @@ class Deliveries:
     def __init__(self):
         self.tasks: set[asyncio.Task] = set()
         self._limits: dict[str, asyncio.Semaphore] = {}
-        self.identities: dict[str, tuple] = {}  # per platform token: the bot's own identity (e.g. Telegram getMe)
+        self.identities = Identities(self)
+        self.tokens: dict[str, tuple] = {}  # cached platform access tokens (Feishu tenant_access_token)
 
     def start(self, bot_id: str, work: Awaitable[None], *, label: str) -> asyncio.Task:
         limit = self._limits.setdefault(bot_id, asyncio.Semaphore(PER_BOT_CONCURRENCY))
@@ -54,21 +60,123 @@ class Deliveries:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+class Identities:
+    """Each platform account's own identity (Telegram getMe, Slack auth.test, Feishu bot info),
+    looked up once in the background and cached; never fetched on a webhook's path. A failed lookup
+    is retried in the background with a growing delay until it succeeds."""
+
+    RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+    def __init__(self, deliveries: "Deliveries"):
+        self._deliveries = deliveries
+        self._known: dict[str, object] = {}
+        self._learning: dict[str, asyncio.Task] = {}
+        self.failures: dict[str, str] = {}  # key -> last error, while unknown
+
+    def peek(self, key: str):
+        return self._known.get(key)
+
+    def learn(self, key: str, fetch: Callable[[], Awaitable[object]]) -> asyncio.Task | None:
+        """Start looking `key` up in the background (once); None when already known."""
+        if key in self._known:
+            return None
+        task = self._learning.get(key)
+        if task is None or task.done():
+            task = self._learning[key] = asyncio.create_task(self._run(key, fetch), name=f"identity:{key.split(':')[0]}")
+            self._deliveries.tasks.add(task)
+            task.add_done_callback(self._deliveries.tasks.discard)
+        return task
+
+    async def wait(self, key: str, fetch: Callable[[], Awaitable[object]], timeout: float):
+        """The identity, learning it if needed and waiting at most `timeout` s (background work only)."""
+        task = self.learn(key, fetch)
+        if task is not None:
+            await asyncio.wait([task], timeout=timeout)
+        return self._known.get(key)
+
+    async def _run(self, key: str, fetch) -> None:
+        for attempt in itertools.count():
+            try:
+                self._known[key] = await fetch()
+                self.failures.pop(key, None)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the platform is down or slow: keep trying, quietly
+                self.failures[key] = f"{type(exc).__name__}: {exc}"[:200]
+                delay = self.RETRY_DELAYS[min(attempt, len(self.RETRY_DELAYS) - 1)]
+                log.warning("identity lookup for %s failed (%s); retrying in %.0fs", key.split(":")[0],
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+
 DELIVERIES = web.AppKey("deliveries", Deliveries)
+# Per platform: (channel attribute on a bot's channels, key of its identity, fetch(app, channel)).
+IDENTITY_SOURCES: dict[str, tuple[Callable, Callable]] = {}
+
+
+def identity_source(platform: str, key: Callable, fetch: Callable) -> None:
+    """Adapters register how their account identity is keyed and fetched (looked up at start-up)."""
+    IDENTITY_SOURCES[platform] = (key, fetch)
+
+
+def learn_identity(app: web.Application, platform: str, channel) -> asyncio.Task | None:
+    key, fetch = IDENTITY_SOURCES[platform]
+    return app[DELIVERIES].identities.learn(key(channel), lambda: fetch(app, channel))
+
+
+def peek_identity(app: web.Application, platform: str, channel):
+    """The account's identity if already known (what a webhook handler may use); None otherwise."""
+    return app[DELIVERIES].identities.peek(IDENTITY_SOURCES[platform][0](channel))
+
+
+async def identity(app: web.Application, platform: str, channel, timeout: float = 30.0):
+    """The account's identity for background work: waits (bounded) while a lookup is under way."""
+    key, fetch = IDENTITY_SOURCES[platform]
+    return await app[DELIVERIES].identities.wait(key(channel), lambda: fetch(app, channel), timeout)
 
 
 def install(app: web.Application) -> None:
-    """Give the app its runner, drained (then cancelled) on shutdown."""
+    """Give the app its runner, drained (then cancelled) on shutdown; look up every configured bot
+    account's identity in the background once the bots are loaded."""
     app[DELIVERIES] = Deliveries()
+
+    async def learn_all(a: web.Application) -> None:
+        from tabletalk.adapters.rest.app import DISPATCHER
+
+        dispatcher = a[DISPATCHER]
+        for row in await dispatcher.bots.list():
+            try:
+                bot = await dispatcher.bot(row.id)
+            except Exception:  # a bot that no longer validates is reported by `tabletalk bots check`
+                continue
+            for platform in IDENTITY_SOURCES:
+                channel = getattr(bot.channels, platform, None)
+                if channel is not None:
+                    learn_identity(a, platform, channel)
 
     async def drain(a: web.Application) -> None:
         await a[DELIVERIES].drain(5.0)
 
+    app.on_startup.append(learn_all)
     app.on_shutdown.append(drain)
 
 
 def deliveries(app: web.Application) -> Deliveries:
     return app[DELIVERIES]
+
+
+def parse_json(raw: bytes):
+    """A webhook body as JSON: a 400 for malformed, non-UTF-8 or absurdly nested bodies, never a 500
+    (json's C parser stops a 100,000-deep nesting at the recursion limit, at once)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("The body is not UTF-8 JSON.") from None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise Invalid(f"Malformed JSON body: {exc}") from None
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], classify: Callable[[Exception], float | None], *,

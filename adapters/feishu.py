@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
-import re
+import time
 
 import httpx
 import lark_oapi as lark
@@ -18,7 +18,9 @@ from lark_oapi.api.im.v1 import (CreateImageRequest, CreateImageRequestBody, Cre
                                  PatchMessageRequestBody, ReplyMessageRequest, ReplyMessageRequestBody)
 from lark_oapi.core.utils import AESCipher
 
-from tabletalk.adapters.delivery import deliveries, with_retries
+from tabletalk.adapters.delivery import (deliveries, identity, identity_source, learn_identity, parse_json,
+                                         peek_identity, with_retries)
+from tabletalk.adapters.feishu_message import to_incoming
 from tabletalk.adapters.feishu_render import card, progress_card
 from tabletalk.adapters.rest.app import DISPATCHER
 from tabletalk.adapters.rest.http import json_response, public
@@ -55,51 +57,50 @@ def _checked(what: str, resp):
     return resp
 
 
+# Signed deliveries older than this are refused. Longer than Feishu's retry schedule (15 s, 5 min,
+# 1 h, 6 h: ~7.1 h, and a retry may carry its first signature) and shorter than the dispatcher's
+# dedup retention, so a replay is either deduplicated or refused — never answered twice.
+MAX_SIGNATURE_AGE = 8 * 3600
+MAX_CLOCK_SKEW = 300
+
+
+def _check_signature(channel, request: web.Request, raw: bytes) -> None:
+    ts, nonce = request.headers.get("X-Lark-Request-Timestamp", ""), request.headers.get("X-Lark-Request-Nonce", "")
+    expected = hashlib.sha256((ts + nonce + channel.encrypt_key).encode() + raw).hexdigest()
+    if not hmac.compare_digest(request.headers.get("X-Lark-Signature", "").encode(), expected.encode()):
+        raise Unauthorized("Invalid X-Lark-Signature.")
+    age = time.time() - int(ts) if ts.isdigit() else None
+    if age is None or not -MAX_CLOCK_SKEW <= age <= MAX_SIGNATURE_AGE:
+        raise Unauthorized("X-Lark-Request-Timestamp is missing, malformed or outside the accepted window.")
+
+
 def _verify(channel, request: web.Request, raw: bytes) -> dict:
-    """The plain event body: signature checked and decrypted when an encrypt key is set."""
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Invalid("Malformed JSON body.") from None
+    """The plain event body: decrypted, signature and timestamp checked when an encrypt key is set,
+    verification token checked when one is set. Malformed bodies are 400s."""
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise Invalid("The event body must be a JSON object.")
     if channel.encrypt_key:
-        ts, nonce = request.headers.get("X-Lark-Request-Timestamp", ""), request.headers.get("X-Lark-Request-Nonce", "")
-        signature = request.headers.get("X-Lark-Signature")
-        expected = hashlib.sha256((ts + nonce + channel.encrypt_key).encode() + raw).hexdigest()
-        # url_verification deliveries carry no signature headers; everything else must.
-        if signature is not None and not hmac.compare_digest(signature, expected):
-            raise Unauthorized("Invalid X-Lark-Signature.")
         if "encrypt" in body:
+            if not isinstance(body["encrypt"], str):
+                raise Invalid("'encrypt' must be a base64 string.")
             try:
-                body = json.loads(AESCipher(channel.encrypt_key).decrypt_str(body["encrypt"]))
-            except (ValueError, KeyError, json.JSONDecodeError):
+                plain = AESCipher(channel.encrypt_key).decrypt_str(body["encrypt"])
+            except ValueError:
                 raise Unauthorized("The event could not be decrypted with this bot's encrypt key.") from None
-        if signature is None and body.get("type") != "url_verification":
-            raise Unauthorized("Missing X-Lark-Signature.")
-    token = body.get("token") or (body.get("header") or {}).get("token")
-    if channel.verification_token and token != channel.verification_token:
+            body = parse_json(plain.encode())
+            if not isinstance(body, dict):
+                raise Invalid("The decrypted event must be a JSON object.")
+        # url_verification deliveries carry no signature headers (and answering one again is harmless).
+        if body.get("type") != "url_verification":
+            if request.headers.get("X-Lark-Signature") is None:
+                raise Unauthorized("Missing X-Lark-Signature.")
+            _check_signature(channel, request, raw)
+    header = body.get("header")
+    token = body.get("token") or (header.get("token") if isinstance(header, dict) else None)
+    if channel.verification_token and not (isinstance(token, str) and hmac.compare_digest(token, channel.verification_token)):
         raise Unauthorized("Wrong verification token.")
     return body
-
-
-def to_incoming(bot_id: str, event: dict, event_id: str) -> IncomingMessage | None:
-    message = event.get("message") or {}
-    sender = event.get("sender") or {}
-    if sender.get("sender_type") not in (None, "user") or message.get("message_type") != "text":
-        return None
-    group = message.get("chat_type") != "p2p"
-    if group and not message.get("mentions"):
-        return None
-    try:
-        text = json.loads(message.get("content") or "{}").get("text", "")
-    except json.JSONDecodeError:
-        return None
-    text = re.sub(r"@_user_\d+", "", text).strip()
-    if not text:
-        return None
-    user = (sender.get("sender_id") or {}).get("open_id") or (sender.get("sender_id") or {}).get("user_id") or "unknown"
-    return IncomingMessage(bot_id=bot_id, platform="feishu", user=user, chat=message.get("chat_id", ""), text=text,
-                           thread=message.get("thread_id") or message.get("root_id") or None, event_id=event_id,
-                           is_group=group, attachments=[{"message_id": message.get("message_id")}])
 
 
 @routes.post("/webhooks/feishu/{bot_id}")
@@ -113,13 +114,34 @@ async def feishu_event(request: web.Request) -> web.Response:
     body = _verify(channel, request, await request.read())
     if body.get("type") == "url_verification":
         return json_response({"challenge": body.get("challenge")})
-    header = body.get("header") or {}
-    if header.get("event_type") == "im.message.receive_v1":
-        event_id = str(header.get("event_id") or "")
-        msg = to_incoming(bot.id, body.get("event") or {}, event_id)
+    header = body.get("header") if isinstance(body.get("header"), dict) else {}
+    if header.get("event_type") != "im.message.receive_v1":
+        return json_response({"ok": True})  # other events (bot added, card actions, v1 events): nothing to say
+    event = body.get("event")
+    if not isinstance(event, dict) or not isinstance(event.get("message"), dict):
+        raise Invalid("im.message.receive_v1 needs an 'event' object with a 'message' object.")
+    event_id = str(header.get("event_id") or "")
+    known = peek_identity(request.app, "feishu", channel)
+    if event["message"].get("chat_type") == "p2p" or known is not None:
+        msg = to_incoming(bot.id, event, event_id, known)
         if msg is not None and event_id and await dispatcher.first_delivery("feishu", bot.id, event_id):
             deliveries(request.app).start(bot.id, answer(request.app, dispatcher, bot, msg), label=f"feishu:{event_id}")
+    elif event_id and await dispatcher.first_delivery("feishu", bot.id, event_id):
+        # Whether a group message mentions this bot needs its open_id, still being looked up: decide later.
+        learn_identity(request.app, "feishu", channel)
+        deliveries(request.app).start(bot.id, _when_known(request.app, dispatcher, bot, event, event_id),
+                                      label=f"feishu:{event_id}")
     return json_response({"ok": True})
+
+
+async def _when_known(app: web.Application, dispatcher, bot, event: dict, event_id: str) -> None:
+    bot_open_id = await identity(app, "feishu", bot.channels.feishu)
+    if bot_open_id is None:
+        log.warning("Feishu group message %s dropped: this bot's open_id is still unknown", event_id)
+        return
+    msg = to_incoming(bot.id, event, event_id, bot_open_id)
+    if msg is not None:
+        await answer(app, dispatcher, bot, msg)
 
 
 def _domain(channel) -> str:
@@ -136,8 +158,8 @@ async def tenant_token(app: web.Application, channel) -> str:
 
     Raw HTTP on purpose: lark-oapi's async methods fetch this token with a *blocking* `requests`
     call, which would stall the whole event loop; with the token passed in, they stay async."""
-    cache = deliveries(app).identities
-    key = f"feishu:{channel.app_id}:{_domain(channel)}"
+    cache = deliveries(app).tokens
+    key = _account(channel)
     hit = cache.get(key)
     loop = asyncio.get_running_loop()
     if hit and hit[1] > loop.time():
@@ -150,6 +172,25 @@ async def tenant_token(app: web.Application, channel) -> str:
         raise FeishuError("tenant_access_token", data.get("code", -1), data.get("msg", resp.reason_phrase), resp.status_code)
     cache[key] = (data["tenant_access_token"], loop.time() + max(60, int(data.get("expire", 7200)) - 300))
     return data["tenant_access_token"]
+
+
+def _account(channel) -> str:
+    return f"feishu:{channel.app_id}:{_domain(channel)}"
+
+
+async def bot_open_id(app: web.Application, channel) -> str:
+    """This app's bot open_id (bot/v3/info): how group messages that @mention it are recognised."""
+    token = await tenant_token(app, channel)
+    async with httpx.AsyncClient(timeout=10) as http:
+        resp = await http.get(f"{_domain(channel)}/open-apis/bot/v3/info", headers={"Authorization": f"Bearer {token}"})
+    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+    open_id = (data.get("bot") or {}).get("open_id") if isinstance(data, dict) else None
+    if resp.status_code != 200 or data.get("code") != 0 or not open_id:
+        raise FeishuError("bot info", data.get("code", -1), data.get("msg", resp.reason_phrase), resp.status_code)
+    return open_id
+
+
+identity_source("feishu", _account, bot_open_id)
 
 
 async def answer(app: web.Application, dispatcher, bot, msg: IncomingMessage) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hmac
 import io
 import logging
 
@@ -12,9 +13,11 @@ from telegram import Bot, InputFile
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
-from tabletalk.adapters.delivery import deliveries, with_retries
+from tabletalk.adapters.delivery import (deliveries, identity, identity_source, learn_identity, parse_json,
+                                         peek_identity, with_retries)
 from tabletalk.adapters.rest.app import DISPATCHER
-from tabletalk.adapters.rest.http import json_response, public, read_json
+from tabletalk.adapters.rest.http import json_response, public
+from tabletalk.adapters.telegram_message import Me, message_of, needs_identity, to_incoming
 from tabletalk.adapters.telegram_render import LIMITS, needs_csv, render
 from tabletalk.bot.messages import IncomingMessage
 from tabletalk.core.errors import NotFound, Unauthorized
@@ -39,27 +42,21 @@ def make_bot(channel) -> Bot:
     return Bot(channel.token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
 
 
-def to_incoming(bot_id: str, update: dict, bot_username: str | None, bot_user_id: int | None) -> IncomingMessage | None:
-    """Private chats: every text. Groups: commands, @mentions of the bot, and replies to the bot."""
-    message = update.get("message")
-    if not message or not message.get("text") or message.get("from", {}).get("is_bot"):
-        return None
-    text = message["text"]
-    chat = message["chat"]
-    private = chat.get("type") == "private"
-    if not private:
-        mention = bool(bot_username) and f"@{bot_username}".lower() in text.lower()
-        reply_to = message.get("reply_to_message", {}).get("from", {})
-        replied = bool(reply_to.get("is_bot")) and (bot_user_id is None or reply_to.get("id") == bot_user_id)
-        if not (text.startswith("/") or mention or replied):
-            return None
-        if bot_username:
-            text = text.replace(f"@{bot_username}", "").strip()
-    topic = message.get("message_thread_id") if message.get("is_topic_message") else None
-    return IncomingMessage(bot_id=bot_id, platform="telegram", user=str(message.get("from", {}).get("id")),
-                           chat=str(chat["id"]), text=text, thread=str(topic) if topic else None,
-                           event_id=str(update.get("update_id")), is_group=not private,
-                           user_name=message.get("from", {}).get("username"))
+def _account(channel) -> str:
+    return f"telegram:{channel.token}"
+
+
+async def _get_me(app: web.Application, channel) -> Me:
+    async with make_bot(channel) as tg:  # initialize() calls getMe
+        return Me(tg.username, tg.id)
+
+
+identity_source("telegram", _account, _get_me)
+
+
+def _me(app: web.Application, channel) -> Me:
+    """What is known of this bot's account now: getMe's answer, else the configured bot_username."""
+    return peek_identity(app, "telegram", channel) or Me(channel.bot_username, None)
 
 
 @routes.post("/webhooks/telegram/{bot_id}")
@@ -70,32 +67,37 @@ async def telegram_update(request: web.Request) -> web.Response:
     channel = bot.channels.telegram
     if channel is None:
         raise NotFound(f"Bot '{bot.id}' has no Telegram channel configured.")
-    if channel.secret_token and request.headers.get("X-Telegram-Bot-Api-Secret-Token") != channel.secret_token:
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+    if channel.secret_token and not hmac.compare_digest(given.encode(), channel.secret_token.encode()):
         raise Unauthorized("Wrong or missing X-Telegram-Bot-Api-Secret-Token.")
-    update = await read_json(request)
-    if not isinstance(update, dict) or "update_id" not in update:
+    update = parse_json(await request.read())
+    message = message_of(update)
+    if message is None:
         return json_response({"ok": True})
-    username, user_id = await _identity(request.app, channel)
-    msg = to_incoming(bot.id, update, username, user_id)
+    update_id = update["update_id"]
+    me = _me(request.app, channel)
+    if peek_identity(request.app, "telegram", channel) is None:
+        learn_identity(request.app, "telegram", channel)  # in the background; never awaited here
+    if needs_identity(message, me):
+        # Whether a group message is for this bot needs its @username, still being looked up: decide later.
+        if await dispatcher.first_delivery("telegram", bot.id, str(update_id)):
+            deliveries(request.app).start(bot.id, _when_known(request.app, dispatcher, bot, update_id, message),
+                                          label=f"telegram:{update_id}")
+        return json_response({"ok": True})
+    msg = to_incoming(bot.id, update_id, message, me)
     if msg is not None and await dispatcher.first_delivery("telegram", bot.id, msg.event_id):
-        deliveries(request.app).start(bot.id, answer(dispatcher, bot, msg, update["message"]), label=f"telegram:{msg.event_id}")
+        deliveries(request.app).start(bot.id, answer(dispatcher, bot, msg, message), label=f"telegram:{msg.event_id}")
     return json_response({"ok": True})
 
 
-async def _identity(app: web.Application, channel) -> tuple[str | None, int | None]:
-    """The bot's @username and user id (configured, or asked once with getMe)."""
-    cache = deliveries(app).identities
-    if channel.token not in cache:
-        if channel.bot_username:
-            cache[channel.token] = (channel.bot_username, None)
-        else:
-            try:
-                async with make_bot(channel) as tg:
-                    cache[channel.token] = (tg.username, tg.id)
-            except Exception as exc:  # the platform is down: group mentions cannot be recognised until it is back
-                log.warning("getMe failed: %s", exc)
-                return None, None
-    return cache[channel.token]
+async def _when_known(app: web.Application, dispatcher, bot, update_id: int, message: dict) -> None:
+    me = await identity(app, "telegram", bot.channels.telegram)
+    if me is None:
+        log.warning("Telegram group message %s dropped: this bot's username is still unknown (getMe failing)", update_id)
+        return
+    msg = to_incoming(bot.id, update_id, message, me)
+    if msg is not None:
+        await answer(dispatcher, bot, msg, message)
 
 
 async def answer(dispatcher, bot, msg: IncomingMessage, message: dict) -> None:
@@ -156,6 +158,7 @@ async def poll(dispatcher, bot_id: str, *, stop: asyncio.Event | None = None) ->
             for u in updates:
                 offset = u.update_id + 1
                 data = u.to_dict()
-                msg = to_incoming(bot.id, data, tg.username, tg.id)
+                message = message_of(data)
+                msg = to_incoming(bot.id, u.update_id, message, Me(tg.username, tg.id)) if message else None
                 if msg is not None and await dispatcher.first_delivery("telegram", bot.id, msg.event_id):
-                    await answer(dispatcher, bot, msg, data["message"])
+                    await answer(dispatcher, bot, msg, message)

@@ -122,3 +122,71 @@ async def test_filtered_group_answer_goes_to_the_asker_privately(service, tmp_pa
     assert json.loads(sent["content"])["elements"][0]["content"].startswith(f"There are {paris} customers.")
     patch = json.loads(fs.called("patch")[0].data["content"])
     assert "privately" in patch["elements"][0]["content"] or "private" in patch["elements"][0]["content"]
+
+
+def _post_event(fs, paragraphs: list[list[dict]], *, mentions: list[dict], chat_type: str = "group", title: str = "") -> dict:
+    event = fs.text_event("x", chat_type=chat_type, token=TOKEN)
+    message = event["event"]["message"]
+    message.update(message_type="post", mentions=mentions,
+                   content=json.dumps({"title": title, "content": paragraphs}, ensure_ascii=False))
+    return event
+
+
+BOT_MENTION = {"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "TableTalk"}
+
+
+async def test_rich_text_post_mentioning_the_bot_is_answered_from_every_paragraph(service):
+    fs = service["fs"]
+    event = _post_event(fs, [[{"tag": "at", "user_id": "@_user_1", "user_name": "TableTalk"}, {"tag": "text", "text": " How many"}],
+                             [{"tag": "a", "text": "products", "href": "https://example.com"}, {"tag": "text", "text": " are there?"}],
+                             [{"tag": "img", "image_key": "img_1"}]], mentions=[BOT_MENTION])
+    assert await fs.send_event(service["hook"], event, encrypt_key=service["key"]) == 200
+    patch = (await fs.wait_for("patch"))[0].data
+    assert json.loads(patch["content"])["elements"][0]["content"] == "There are 12 products."
+
+
+async def test_group_messages_for_someone_else_or_everyone_are_ignored(service):
+    fs = service["fs"]
+    other = {"key": "@_user_1", "id": {"open_id": "ou_bob"}, "name": "Bob"}
+    everyone = {"key": "@_all", "id": {}, "name": "所有人"}
+    for mentions, text in (([other], "@_user_1 How many orders are there?"), ([everyone], "@_all How many orders are there?"),
+                           ([], "@_all How many orders are there?")):
+        event = fs.text_event(text, chat_type="group", token=TOKEN)
+        event["event"]["message"]["mentions"] = mentions
+        event["event"]["message"]["content"] = json.dumps({"text": text})
+        assert await fs.send_event(service["hook"], event, encrypt_key=service["key"]) == 200
+    post = _post_event(fs, [[{"tag": "text", "text": "hi "}, {"tag": "at", "user_id": "@_user_1", "user_name": "Bob"}]], mentions=[other])
+    assert await fs.send_event(service["hook"], post, encrypt_key=service["key"]) == 200
+    # A mention of the bot together with @all is for the bot; @all is stripped from the question.
+    both = fs.text_event("@_all @_user_1 How many customers are there?", chat_type="group", token=TOKEN)
+    both["event"]["message"]["mentions"] = [everyone, BOT_MENTION]
+    both["event"]["message"]["content"] = json.dumps({"text": "@_all @_user_1 How many customers are there?"})
+    await fs.send_event(service["hook"], both, encrypt_key=service["key"])
+    patch = (await fs.wait_for("patch"))[0].data
+    await service["app"][DELIVERIES].drain()
+    assert len(fs.called("reply")) == 1
+    assert json.loads(patch["content"])["elements"][0]["content"] == "There are 60 customers."
+
+
+@pytest.mark.parametrize("service", ["encrypted"], indirect=True)
+async def test_a_replay_after_its_dedup_record_is_pruned_is_refused(service):
+    """A captured delivery replayed a day later (its dedup record pruned after SEEN_RETENTION) is
+    refused by the signature's timestamp window; a retry within the window is deduplicated."""
+    import time
+
+    from tabletalk.adapters.feishu import MAX_SIGNATURE_AGE
+    from tabletalk.bot.dispatcher import SEEN_RETENTION
+
+    fs = service["fs"]
+    assert MAX_SIGNATURE_AGE < SEEN_RETENTION.total_seconds()
+    day_ago = str(int(time.time() - SEEN_RETENTION.total_seconds() - 3600))
+    event = fs.text_event("How many orders are there?", token=TOKEN)
+    assert await fs.send_event(service["hook"], event, encrypt_key=KEY, timestamp=day_ago) == 401
+    for bad in ("timestamp", "", str(int(time.time()) + 3600)):  # not a number, missing, from the future
+        assert await fs.send_event(service["hook"], event, encrypt_key=KEY, timestamp=bad) == 401
+    an_hour_ago = str(int(time.time() - 3600))  # Feishu retries for ~7 h
+    for _ in range(2):
+        assert await fs.send_event(service["hook"], event, encrypt_key=KEY, timestamp=an_hour_ago) == 200
+    await fs.wait_for("patch")
+    await service["app"][DELIVERIES].drain()
+    assert len(fs.called("reply")) == 1

@@ -19,6 +19,7 @@ class RecordingServer:
     def __init__(self):
         self.calls: list[Call] = []
         self._failures: dict[str, list[tuple[int, float]]] = {}
+        self._stalls: dict[str, float] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -27,6 +28,14 @@ class RecordingServer:
 
     def fail_next(self, kind: str, status: int, times: int = 1, retry_after: float = 0) -> None:
         self._failures.setdefault(kind, []).extend([(status, retry_after)] * times)
+
+    def stall(self, kind: str, seconds: float) -> None:
+        """Answer calls of one kind only after `seconds` (0: no longer stall)."""
+        self._stalls[kind] = seconds
+
+    async def stalled(self, kind: str) -> None:
+        if self._stalls.get(kind):
+            await asyncio.sleep(self._stalls[kind])
 
     def pop_failure(self, kind: str) -> tuple[int, float] | None:
         pending = self._failures.get(kind)

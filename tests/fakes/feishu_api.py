@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from tests.fakes.base import Call, RecordingServer
 
+BOT_OPEN_ID = "ou_bot"
+
 
 def encrypt(key: str, plain: str) -> str:
     iv = os.urandom(16)
@@ -47,6 +49,7 @@ class FakeFeishu(RecordingServer):
         app.router.add_patch("/open-apis/im/v1/messages/{mid}", self._patch)
         app.router.add_post("/open-apis/im/v1/images", self._image)
         app.router.add_post("/open-apis/im/v1/messages", self._send)
+        app.router.add_get("/open-apis/bot/v3/info", self._bot_info)
 
     def _fail(self, kind: str):
         failure = self.pop_failure(kind)
@@ -59,6 +62,12 @@ class FakeFeishu(RecordingServer):
         body = await request.json()
         self.calls.append(Call("token", body))
         return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": "t-fake", "expire": 7200})
+
+    async def _bot_info(self, request: web.Request) -> web.Response:
+        self.calls.append(Call("bot_info", {"auth": request.headers.get("Authorization")}))
+        await self.stalled("bot_info")
+        return self._fail("bot_info") or web.json_response({"code": 0, "msg": "ok", "bot": {
+            "activate_status": 2, "app_name": "TableTalk", "avatar_url": "", "ip_white_list": [], "open_id": BOT_OPEN_ID}})
 
     async def _reply(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -96,12 +105,13 @@ class FakeFeishu(RecordingServer):
                 "event": {"sender": {"sender_id": {"open_id": open_id}, "sender_type": "user"}, "message": message}}
 
     async def send_event(self, url: str, event: dict, *, encrypt_key: str | None = None, bad_signature: bool = False,
-                         sign: bool = True) -> int:
+                         sign: bool = True, timestamp: str | None = None, raw: bytes | None = None) -> int:
         plain = json.dumps(event)
         body = json.dumps({"encrypt": encrypt(encrypt_key, plain)}).encode() if encrypt_key else plain.encode()
+        body = raw if raw is not None else body
         headers = {"Content-Type": "application/json"}
         if encrypt_key and sign:
-            ts, nonce = str(int(time.time())), "nonce123"
+            ts, nonce = str(int(time.time())) if timestamp is None else timestamp, "nonce123"
             digest = hashlib.sha256((ts + nonce + (encrypt_key if not bad_signature else "x")).encode() + body).hexdigest()
             headers.update({"X-Lark-Request-Timestamp": ts, "X-Lark-Request-Nonce": nonce, "X-Lark-Signature": digest})
         async with aiohttp.ClientSession() as session:

@@ -21,9 +21,10 @@ BOT_ID, BOT_USERNAME = 777, "tabletalk_bot"
 
 
 class FakeTelegram(RecordingServer):
-    def __init__(self):
+    def __init__(self, bot_id: int = BOT_ID, username: str = BOT_USERNAME):
         super().__init__()
         self._ids = itertools.count(100)
+        self.bot_id, self.username = bot_id, username
 
     @property
     def api_url(self) -> str:
@@ -41,6 +42,7 @@ class FakeTelegram(RecordingServer):
             form = await request.post()
             data = {k: (v if isinstance(v, str) else f"<file {getattr(v, 'filename', '')}>") for k, v in form.items()}
         self.calls.append(Call(method, data))
+        await self.stalled(method)
         failure = self.pop_failure(method)
         if failure:
             status, retry_after = failure
@@ -49,7 +51,7 @@ class FakeTelegram(RecordingServer):
                 body["parameters"] = {"retry_after": int(retry_after)}
             return web.json_response(body, status=status)
         if method == "getMe":
-            result = {"id": BOT_ID, "is_bot": True, "first_name": "TableTalk", "username": BOT_USERNAME,
+            result = {"id": self.bot_id, "is_bot": True, "first_name": "TableTalk", "username": self.username,
                       "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
         elif method in ("sendMessage", "editMessageText", "sendPhoto", "sendDocument"):
             chat_id = int(data.get("chat_id", 0))
@@ -68,7 +70,8 @@ class FakeTelegram(RecordingServer):
                "chat": {"id": chat_id, "type": chat_type}, "from": {"id": user_id, "is_bot": False, "first_name": "U"}}
         if reply_to_bot:
             msg["reply_to_message"] = {"message_id": 1, "date": 0, "chat": msg["chat"],
-                                       "from": {"id": BOT_ID, "is_bot": True, "first_name": "TableTalk"}}
+                                       "from": {"id": self.bot_id, "is_bot": True, "first_name": "TableTalk",
+                                                "username": self.username}}
         return {"update_id": update_id if update_id is not None else next(self._ids), "message": msg}
 
     async def send_update(self, url: str, secret: str | None, update: dict) -> int:
