@@ -15,6 +15,7 @@ from rapidfuzz import fuzz, process
 from sqlglot import exp
 
 from tabletalk.core.metadata.schema import Column, Schema, Table
+from tabletalk.core.nlq import engine as compositional
 from tabletalk.core.nlq.dates import NUMBER_WORDS, Window, bucket_sql, find_bucket, find_window
 from tabletalk.core.nlq.lexicon import (MONEY_COLUMNS, MONEY_WORDS, STOP, UNIT_PRICE_COLUMNS, ColumnRef, Lexicon,
                                         lexicon_for, stem, words_of)
@@ -27,6 +28,8 @@ class BuiltinResult:
     understood: list[str]
     message: str
     chart_hint: str | None = None
+    interpretation: str = ""
+    engine_stage: str = ""  # "compositional" or "legacy": which reader produced the SQL
 
 
 # Verbs and fillers that carry no schema meaning in business questions.
@@ -925,12 +928,42 @@ def _training_match(question: str, training, lex: Lexicon) -> str | None:
     return None
 
 
+STRICT_MONEY = {"revenue", "sales", "turnover", "gmv", "spent", "spend", "spending", "income", "billed"}
+
+
+def _legacy_fits(intent: Intent) -> bool:
+    """The older intent reader answers only what the compositional reader does not cover yet: relative
+    date windows and time buckets, money measures ("revenue"), and "never/without" anti-joins."""
+    relative = intent.window is not None and not re.search(r"\d{4}", intent.window.label)
+    return relative or intent.bucket is not None or bool(intent.words & STRICT_MONEY) or intent.anti is not None
+
+
+def _legacy_may_fit(question: str, today: date) -> bool:
+    """A cheap look for what `_legacy_fits` wants, before the older reader runs."""
+    q = _normalise(question)
+    window, _ = find_window(q, today)
+    return (window is not None and not re.search(r"\d{4}", window.label)) or find_bucket(q)[0] is not None \
+        or bool(set(q.split()) & STRICT_MONEY) or ANTI_RE.search(q) is not None
+
+
 def generate(question: str, schema: Schema, *, today: date | None = None, training=(), previous=None) -> BuiltinResult:
     today = today or date.today()
     lex = lexicon_for(schema)
     trained = _training_match(question, training, lex) if training else None
     if trained:
         return BuiltinResult(trained, 1.0, ["a stored training question"], "", None)
+    refusal = ""
+    if previous is None or not FOLLOW_UP_RE.search(_normalise(question)):
+        try:
+            parsed = compositional.read_question(question, schema, today)
+        except compositional.Refusal as exc:
+            refusal = str(exc)
+        else:
+            return BuiltinResult(parsed.sql, parsed.confidence, [parsed.interpretation], "", None,
+                                 parsed.interpretation, "compositional")
+    if previous is None and not _legacy_may_fit(question, today):
+        return BuiltinResult(None, 0.0, [], f"I could not read this question: {refusal}. "
+                                            "Try naming the table and columns, e.g. \"how many orders per month\".")
     intent = read_question(question, lex, today)
     intent.entity = _choose_entity(intent)
     follow_up = previous is not None and (intent.entity is None or FOLLOW_UP_RE.search(_normalise(question))) \
@@ -942,6 +975,9 @@ def generate(question: str, schema: Schema, *, today: date | None = None, traini
             base_unknown = intent.unknown
             intent = _merge(prev, intent)
             intent.unknown = base_unknown
+    if not follow_up and not _legacy_fits(intent):
+        return BuiltinResult(None, 0.0, [], f"I could not read this question: {refusal}. "
+                                            "Try naming the table and columns, e.g. \"how many orders per month\".")
     unsupported = UNSUPPORTED_RE.search(_normalise(question))
     if unsupported:
         return BuiltinResult(None, 0.0, [], f"The built-in engine cannot compute a {unsupported.group(1)}; "

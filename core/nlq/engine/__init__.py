@@ -1,0 +1,43 @@
+"""The compositional reader of the built-in engine: tokens → linked items → logical form → SQL.
+
+`read_question` returns a `Reading` (query, SQL, interpretation, confidence) or raises `Refusal`
+naming what it could not place. Each stage is a module: tokens, link, read/compose, logical_form, compile.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from tabletalk.core.metadata.schema import Schema
+from tabletalk.core.nlq.engine.compile import CannotJoin, render
+from tabletalk.core.nlq.engine.link import index_for, tag
+from tabletalk.core.nlq.engine.logical_form import Query, interpret
+from tabletalk.core.nlq.engine.read import Refusal, read
+from tabletalk.core.nlq.engine.tokens import tokenize
+from tabletalk.core.nlq.engine.when import attach, take_dates
+
+
+@dataclass
+class Parsed:
+    query: Query
+    sql: str
+    interpretation: str
+    confidence: float
+
+
+def read_question(question: str, schema: Schema, today: date | None = None) -> Parsed:
+    ix = index_for(schema)
+    text, window, bucket = take_dates(question, today or date.today())
+    tokens = tokenize(text)
+    items = tag(tokens, ix)
+    reading = read(items, ix)
+    if window is not None or bucket is not None:
+        attach(reading.query, ix, window, bucket, {t.text for t in tokens})
+    try:
+        sql = render(reading.query, ix, schema.dialect)
+    except CannotJoin as exc:
+        raise Refusal(f"{exc} is not linked to the other tables") from None
+    return Parsed(reading.query, sql, interpret(reading.query), reading.confidence)
+
+
+__all__ = ["read_question", "Refusal", "Parsed"]
