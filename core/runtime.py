@@ -11,6 +11,7 @@ from tabletalk.core.datasources.service import DatasourceService
 from tabletalk.core.llm.registry import ModelRegistry
 from tabletalk.core.demo import DESCRIPTIONS, SAMPLE_QUESTIONS, build_demo
 from tabletalk.core.metadata.service import MetadataService
+from tabletalk.core.nlq.history import QueryHistory
 from tabletalk.core.nlq.pipeline import Pipeline
 from tabletalk.core.nlq.training import TrainingService
 from tabletalk.core.policy.service import PolicyService
@@ -40,6 +41,7 @@ class Core:
         self.llm = ModelRegistry.from_settings(settings)
         self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,
                                  training=self.training, llm=self.llm, settings=settings)
+        self.history = QueryHistory(self.store)
         self.canvas = CanvasService(self.store, self.pipeline, self.datasources)
         self.tables = TableService(self.store, self.llm)
         self.providers = ProviderService(self.store, self.llm, self.box)

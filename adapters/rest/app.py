@@ -77,4 +77,6 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None) ->
             app.router.add_routes(module.routes)
     from tabletalk.adapters.rest.openapi import openapi_handler
     app.router.add_get(API_PREFIX + "/openapi.json", openapi_handler)
+    from tabletalk.adapters.asktable import install as install_asktable  # /v1, the AskTable SDK's surface
+    install_asktable(app)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tabletalk.adapters.rest.app import DISPATCHER
-from tabletalk.adapters.rest.http import API_KEY, json_response, no_content, parse_body, requires
+from tabletalk.adapters.rest.http import API_KEY, Paging, json_response, no_content, paged, parse_body, parse_query, requires
 from tabletalk.bot.config import BotConfig, BotPatch
 from tabletalk.bot.service import bot_view
 from tabletalk.core.errors import NotFound
@@ -27,11 +27,12 @@ async def create_bot(request: web.Request) -> web.Response:
 
 
 @routes.get("/bots")
-@requires("priv_visitor")
+@requires("priv_visitor", query=Paging)
 async def list_bots(request: web.Request) -> web.Response:
-    """List bots (a visitor key sees only its bots)."""
+    """List bots, paged (a visitor key sees only its bots)."""
+    q = parse_query(request, Paging)
     bots = await request.app[DISPATCHER].bots.list(_allowed(request))
-    return json_response({"items": [bot_view(b) for b in bots], "total": len(bots), "page": 1, "size": len(bots)})
+    return json_response(paged([bot_view(b) for b in bots], q))
 
 
 @routes.get("/bots/{bot_id}")

@@ -97,4 +97,12 @@ class Paging(BaseModel):
 
 
 def page_of(items: list, total: int, paging: Paging) -> dict:
-    return {"items": items, "total": total, "page": paging.page, "size": paging.size}
+    """One page of a listing; `pages` lets a client (e.g. the AskTable SDK's auto-paging) know when to stop."""
+    return {"items": items, "total": total, "page": paging.page, "size": paging.size,
+            "pages": max(1, -(-total // paging.size))}
+
+
+def paged(items: list, paging: Paging) -> dict:
+    """`page_of` for a service that returns the whole list: the requested slice of it."""
+    start = (paging.page - 1) * paging.size
+    return page_of(items[start:start + paging.size], len(items), paging)

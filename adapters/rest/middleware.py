@@ -36,12 +36,13 @@ async def error_middleware(request: web.Request, handler):
         return json_response({"detail": "Internal server error; the incident was logged."}, status=500)
 
 
-def auth_middleware(keys_of):
-    """Authenticate every /api/v1 request and enforce the scope its handler declares."""
+def auth_middleware(keys_of, prefix: str = API_PREFIX):
+    """Authenticate every request under `prefix` (/api/v1; /v1 for the AskTable surface) and enforce
+    the scope its handler declares."""
 
     @web.middleware
     async def middleware(request: web.Request, handler):
-        if not request.path.startswith(API_PREFIX):
+        if not request.path.startswith(prefix):
             return await handler(request)
         route_handler = request.match_info.handler
         scope = getattr(route_handler, "__scope__", "priv_admin")

@@ -5,9 +5,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import json_response, parse_body, requires
+from tabletalk.adapters.rest.http import API_KEY, json_response, parse_body, requires
 from tabletalk.core.errors import NotFound
 from tabletalk.core.nlq.charts import render_png
+from tabletalk.core.nlq.history import KINDS
 from tabletalk.core.nlq.pipeline import Ask
 
 routes = web.RouteTableDef()
@@ -30,6 +31,8 @@ async def _run(request: web.Request, kind: str) -> web.Response:
               role_variables=body.role_variables, execute=kind != "q2s", chart=kind == "q2w",
               max_rows=body.max_rows, model=body.model)
     answer = await core.pipeline.run(ask, kind)
+    if kind in KINDS:
+        await core.history.record(kind, ask, answer, owner_key_id=request[API_KEY].id)
     out = answer.to_dict(kind)
     if answer.upstream_failed:  # the model or the database is down: a 502 with the same body
         return json_response({"detail": answer.message, **out}, status=502)

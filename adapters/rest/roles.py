@@ -7,7 +7,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import json_response, no_content, parse_body, parse_query, requires
+from tabletalk.adapters.rest.http import Paging, json_response, no_content, paged, parse_body, parse_query, requires
 from tabletalk.core.policy.service import policy_view, role_view
 
 routes = web.RouteTableDef()
@@ -46,7 +46,7 @@ class PolicyPatch(BaseModel):
     rules: list[RuleIn] | None = None
 
 
-class PolicyQuery(BaseModel):
+class PolicyQuery(Paging):
     role_id: str | None = None
     datasource_id: str | None = None
 
@@ -61,11 +61,11 @@ async def create_role(request: web.Request) -> web.Response:
 
 
 @routes.get("/roles")
-@requires("priv_admin")
+@requires("priv_admin", query=Paging)
 async def list_roles(request: web.Request) -> web.Response:
-    """List roles."""
-    items = [role_view(r) for r in await core_of(request).policies.list_roles()]
-    return json_response({"items": items, "total": len(items), "page": 1, "size": len(items)})
+    """List roles, paged."""
+    q = parse_query(request, Paging)
+    return json_response(paged([role_view(r) for r in await core_of(request).policies.list_roles()], q))
 
 
 @routes.get("/roles/{role_id}")
@@ -106,10 +106,10 @@ async def create_policy(request: web.Request) -> web.Response:
 @routes.get("/policies")
 @requires("priv_admin", query=PolicyQuery)
 async def list_policies(request: web.Request) -> web.Response:
-    """List policies, optionally by role or datasource."""
+    """List policies, optionally by role or datasource, paged."""
     q = parse_query(request, PolicyQuery)
     items = [policy_view(p) for p in await core_of(request).policies.list_policies(q.role_id, q.datasource_id)]
-    return json_response({"items": items, "total": len(items), "page": 1, "size": len(items)})
+    return json_response(paged(items, q))
 
 
 @routes.get("/policies/{policy_id}")

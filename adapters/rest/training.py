@@ -5,7 +5,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import json_response, no_content, parse_body, parse_query, requires
+from tabletalk.adapters.rest.http import Paging, json_response, no_content, paged, parse_body, parse_query, requires
 from tabletalk.core.metadata.schema import ENGINE_DIALECTS
 from tabletalk.core.nlq.training import training_view
 
@@ -18,7 +18,7 @@ class TrainingCreate(BaseModel):
     sql: str = Field(min_length=1)
 
 
-class TrainingQuery(BaseModel):
+class TrainingQuery(Paging):
     datasource_id: str | None = None
 
 
@@ -36,10 +36,10 @@ async def create_training(request: web.Request) -> web.Response:
 @routes.get("/training")
 @requires("priv_asker", query=TrainingQuery)
 async def list_training(request: web.Request) -> web.Response:
-    """List pairs, optionally for one datasource."""
+    """List pairs, optionally for one datasource, paged."""
     q = parse_query(request, TrainingQuery)
     items = [training_view(p) for p in await core_of(request).training.list(q.datasource_id)]
-    return json_response({"items": items, "total": len(items)})
+    return json_response(paged(items, q))
 
 
 @routes.delete("/training/{training_id}")

@@ -23,7 +23,8 @@ from tabletalk.core.errors import NotFound
 log = logging.getLogger(__name__)
 
 # Modules whose SQLModel tables belong to the store; optional ones may not exist yet.
-MODEL_MODULES = ("tabletalk.core.store.models", "tabletalk.core.tables.models", "tabletalk.core.canvas.models")
+MODEL_MODULES = ("tabletalk.core.store.models", "tabletalk.core.tables.models", "tabletalk.core.canvas.models",
+                 "tabletalk.core.nlq.history")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,56 @@
+"""What every /v1 module shares: the one project, role names, strict bodies, refusals, paging."""
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from tabletalk.adapters.rest.http import API_KEY, Paging, page_of, paged  # noqa: F401  (re-exported)
+from tabletalk.core.errors import Forbidden, Unprocessable
+
+# One project per installation: every reply names it.
+PROJECT_ID = "tabletalk"
+PROJECT_NAME = "TableTalk"
+
+# AskTable's API-key roles and TableTalk's scopes ('sys' has no counterpart: refused).
+AK_ROLES = {"admin": "priv_admin", "asker": "priv_asker", "visitor": "priv_visitor"}
+SCOPE_ROLES = {v: k for k, v in AK_ROLES.items()}
+
+
+class Body(BaseModel):
+    """A /v1 request body: a field TableTalk does not know is a 422 naming it, never dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def stamped(view: dict) -> dict:
+    return {**view, "project_id": PROJECT_ID}
+
+
+def refuse_unserved(body: BaseModel, names: tuple[str, ...], why: str) -> None:
+    """Fields the SDK may send but TableTalk cannot honour: a 422 naming the ones actually set."""
+    given = [n for n in names if getattr(body, n, None) not in (None, False, [], {}, "")]
+    if given:
+        raise Unprocessable(f"TableTalk cannot serve {', '.join(repr(n) for n in given)}: {why}")
+
+
+def lines(text: str | None) -> list[str] | None:
+    """AskTable sends sample questions as one string; TableTalk keeps a list (one per line)."""
+    if text is None:
+        return None
+    return [q.strip() for q in text.splitlines() if q.strip()]
+
+
+def key_of(request: web.Request):
+    return request[API_KEY]
+
+
+def asker_role(request: web.Request, role_id: str | None, role_variables: dict | None) -> tuple[str | None, dict]:
+    """The role a question runs under: a token's chat_role wins (and cannot be swapped for another
+    one in the body); otherwise the body's role_id/role_variables."""
+    key = key_of(request)
+    bound = getattr(key, "role_id", None)
+    if bound:
+        if role_id and role_id != bound:
+            raise Forbidden("This token is bound to a role; it cannot ask as another role.")
+        return bound, dict(getattr(key, "role_variables", None) or {})
+    return role_id, dict(role_variables or {})
