@@ -39,6 +39,7 @@ class MetadataService:
         self._vectors: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._schemas: dict[str, tuple[float, Schema]] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._sync_locks: dict[str, asyncio.Lock] = {}
 
     # --- sync -------------------------------------------------------------------------------
     async def start_sync(self, ds_id: str) -> Job:
@@ -70,7 +71,13 @@ class MetadataService:
                 await s.commit()
 
     async def sync(self, ds_id: str) -> dict:
-        """Read the live schema, merge it with stored descriptions/visibility, refresh value indexes."""
+        """Read the live schema, merge it with stored descriptions/visibility, refresh value indexes.
+        Syncs of one datasource run one at a time (a background sync and a waited-for one may overlap)."""
+        lock = self._sync_locks.setdefault(ds_id, asyncio.Lock())
+        async with lock:
+            return await self._sync(ds_id)
+
+    async def _sync(self, ds_id: str) -> dict:
         ds = await self.datasources.get(ds_id)
         conn = await self.datasources.connector(ds)
         tables = await conn.introspect()
