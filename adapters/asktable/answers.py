@@ -3,11 +3,11 @@ QueryResponse and AnswerResponse."""
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from tabletalk.adapters.asktable.wire import Body, asker_role, key_of, refuse_unserved, stamped
+from tabletalk.adapters.asktable.wire import Body, asker_role, key_of, page, refuse_unserved, stamped
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import Paging, json_response, page_of, parse_body, parse_query, requires
+from tabletalk.adapters.rest.http import Paging, json_response, parse_body, parse_query, requires
 from tabletalk.core.nlq.pipeline import Ask
 from tabletalk.core.nlq.history import HistoryRecord
 from tabletalk.core.store.models import iso
@@ -89,7 +89,7 @@ async def _history(request: web.Request, kind: str) -> web.Response:
     key = key_of(request)
     rows, total = await core_of(request).history.list(kind, datasource_id=q.datasource_id, page=q.page, size=q.size,
                                                       owner_key_id=None if key.scope == "priv_admin" else key.id)
-    return json_response(page_of([record_out(r) for r in rows], total, q))
+    return json_response(page([record_out(r) for r in rows], total, q))
 
 
 @routes.get("/single-turn/q2s")

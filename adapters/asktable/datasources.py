@@ -6,9 +6,9 @@ import re
 from aiohttp import web
 from pydantic import Field
 
-from tabletalk.adapters.asktable.wire import Body, lines, refuse_unserved, stamped
+from tabletalk.adapters.asktable.wire import Body, lines, page, refuse_unserved, stamped
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import Paging, json_response, no_content, page_of, parse_body, parse_query, requires
+from tabletalk.adapters.rest.http import Paging, json_response, no_content, parse_body, parse_query, requires
 from tabletalk.core.datasources.base import SUPPORTED_ENGINES
 from tabletalk.core.errors import Invalid, NotFound
 from tabletalk.core.store.models import Datasource, iso, new_id
@@ -145,7 +145,7 @@ async def list_(request: web.Request) -> web.Response:
     q = parse_query(request, DatasourceQuery)
     core = core_of(request)
     items, total = await core.datasources.list(name=q.name, page=q.page, size=q.size)
-    return json_response(page_of([datasource_out(core, d, full=False) for d in items], total, q))
+    return json_response(page([datasource_out(core, d, full=False) for d in items], total, q))
 
 
 @routes.get("/datasources/{datasource_id}")

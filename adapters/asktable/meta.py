@@ -4,9 +4,9 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from tabletalk.adapters.asktable.wire import Body, refuse_unserved
+from tabletalk.adapters.asktable.wire import Body, refuse_unserved, sliced
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import Paging, json_response, no_content, paged, parse_body, parse_query, requires
+from tabletalk.adapters.rest.http import Paging, json_response, no_content, parse_body, parse_query, requires
 from tabletalk.core.errors import Invalid, Unprocessable
 from tabletalk.core.store.models import iso
 
@@ -180,7 +180,7 @@ async def list_indexes(request: web.Request) -> web.Response:
     core = core_of(request)
     ds = await core.datasources.get(request.match_info["ds_id"])
     views = await core.metadata.list_indexes(ds.id)
-    return json_response(paged([index_out(v, iso(ds.modified_at)) for v in views], q))
+    return json_response(sliced([index_out(v, iso(ds.modified_at)) for v in views], q))
 
 
 @routes.delete("/datasources/{ds_id}/indexes/{index_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from tabletalk.adapters.rest.http import API_KEY, Paging, page_of, paged  # noqa: F401  (re-exported)
+from tabletalk.adapters.rest.http import API_KEY, Paging, page_of, paged
 from tabletalk.core.errors import Forbidden, Unprocessable
 
 # One project per installation: every reply names it.
@@ -54,3 +54,13 @@ def asker_role(request: web.Request, role_id: str | None, role_variables: dict |
             raise Forbidden("This token is bound to a role; it cannot ask as another role.")
         return bound, dict(getattr(key, "role_variables", None) or {})
     return role_id, dict(role_variables or {})
+
+
+def page(items: list, total: int, paging: Paging) -> dict:
+    """The spec surface's page plus `pages`, which the SDK's auto-paging reads to know when to stop."""
+    return {**page_of(items, total, paging), "pages": max(1, -(-total // paging.size))}
+
+
+def sliced(items: list, paging: Paging) -> dict:
+    """`page` for a service that returns a whole list."""
+    return {**paged(items, paging), "pages": max(1, -(-len(items) // paging.size))}

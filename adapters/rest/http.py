@@ -97,9 +97,7 @@ class Paging(BaseModel):
 
 
 def page_of(items: list, total: int, paging: Paging) -> dict:
-    """One page of a listing; `pages` lets a client (e.g. the AskTable SDK's auto-paging) know when to stop."""
-    return {"items": items, "total": total, "page": paging.page, "size": paging.size,
-            "pages": max(1, -(-total // paging.size))}
+    return {"items": items, "total": total, "page": paging.page, "size": paging.size}
 
 
 def paged(items: list, paging: Paging) -> dict:

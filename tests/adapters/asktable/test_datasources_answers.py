@@ -145,5 +145,5 @@ def test_api_v1_lists_of_roles_policies_bots_training_honour_page(served, demo):
         for path in ("roles", "policies", "bots", "training"):
             everything = http.get(f"{base}/{path}").json()
             second = http.get(f"{base}/{path}", params={"page": 2, "size": 1}).json()
-            assert everything["total"] >= 3 and second["page"] == 2 and second["pages"] == everything["total"], path
+            assert everything["total"] >= 3 and second["page"] == 2 and second["total"] == everything["total"], path
             assert second["items"] == everything["items"][1:2], path
