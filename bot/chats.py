@@ -25,7 +25,8 @@ def message_view(m: Message) -> dict:
 
 
 def chat_view(c: Chat, messages: list[Message] | None = None) -> dict:
-    out = {"id": c.id, "bot_id": c.bot_id, "status": c.status, "user_id": c.user_id,
+    out = {"id": c.id, "bot_id": c.bot_id or None, "datasource_id": c.datasource_id, "name": c.name,
+           "status": c.status, "user_id": c.user_id, "role_id": c.role_id, "role_variables": c.role_variables,
            "created_at": iso(c.created_at), "modified_at": iso(c.modified_at)}
     if messages is not None:
         out["messages"] = [message_view(m) for m in messages]
@@ -37,8 +38,10 @@ class ChatService:
         self.store = store
 
     async def create(self, bot_id: str, *, conversation_key: str | None = None, owner_key_id: str | None = None,
-                     user_id: str | None = None) -> Chat:
-        chat = Chat(bot_id=bot_id, conversation_key="", owner_key_id=owner_key_id, user_id=user_id)
+                     user_id: str | None = None, datasource_id: str | None = None, role_id: str | None = None,
+                     role_variables: dict | None = None) -> Chat:
+        chat = Chat(bot_id=bot_id, conversation_key="", owner_key_id=owner_key_id, user_id=user_id,
+                    datasource_id=datasource_id, role_id=role_id, role_variables=role_variables or {})
         chat.conversation_key = conversation_key or f"rest:{chat.id}"
         async with self.store.session() as s:
             s.add(chat)
@@ -101,6 +104,8 @@ class ChatService:
             chat = await s.get(Chat, chat_id)
             if chat is not None:
                 chat.modified_at = utcnow()
+                if role == "human" and not chat.name:
+                    chat.name = " ".join(str(content.get("text", "")).split())[:80]
                 s.add(chat)
             await s.commit()
         return msg

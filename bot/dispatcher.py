@@ -131,12 +131,15 @@ class Dispatcher:
 
     async def _prepare(self, msg: IncomingMessage, chat: Chat | None):
         """A Reply for commands and refusals; otherwise the stored question and what answering needs."""
-        bot = await self.bots.config(msg.bot_id)
+        bot = await (self.bots.for_datasource(chat.datasource_id) if chat is not None and chat.datasource_id
+                     else self.bots.config(msg.bot_id))
         text = msg.text.strip()
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
         if command in ("/help", "/start"):
             return await self._commands[command](bot, msg, chat)
         access = await self.resolve_access(bot, msg)
+        if chat is not None and chat.role_id:  # chosen by an admin when the chat was made: see what the role sees
+            access = Access(chat.role_id, chat.role_variables, True)
         if not access.allowed:
             return Reply(text=NO_ACCESS, error="no_access")
         if command in self._commands:

@@ -73,6 +73,12 @@ class BotService:
         self._cache[bot_id] = (time.monotonic() + _TTL, cfg)
         return cfg
 
+    async def for_datasource(self, datasource_id: str) -> BotConfig:
+        """How a chat on one datasource (no bot) is answered: a bot's defaults, with no access rules."""
+        ds = await self.core.datasources.get(datasource_id)
+        return BotConfig(id="datasource", name=ds.name, datasource_ids=[ds.id],
+                         sample_questions=list(ds.sample_questions or []))
+
     async def list(self, allowed: list[str] | None = None) -> list[Bot]:
         async with self.store.session() as s:
             bots = list((await s.exec(select(Bot).order_by(Bot.created_at))).all())

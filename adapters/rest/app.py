@@ -19,7 +19,8 @@ DISPATCHER = web.AppKey("dispatcher", object)  # tabletalk.bot.dispatcher.Dispat
 # Route modules under /api/v1, each exposing `routes` (a RouteTableDef with paths relative to the prefix).
 API_MODULES = ("auth", "datasources", "meta", "query", "training", "roles", "bots", "chats", "canvas", "tables")
 # Modules with routes outside /api/v1 (webhooks), each exposing `routes` with absolute paths.
-ROOT_MODULES = ("tabletalk.adapters.slack", "tabletalk.adapters.telegram", "tabletalk.adapters.feishu")
+ROOT_MODULES = ("tabletalk.adapters.slack", "tabletalk.adapters.telegram", "tabletalk.adapters.feishu",
+                "tabletalk.adapters.console")  # the web console at /
 
 
 def core_of(request_or_app) -> Core:

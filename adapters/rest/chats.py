@@ -6,19 +6,22 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from tabletalk.adapters.rest.app import DISPATCHER
+from tabletalk.adapters.rest.app import DISPATCHER, core_of
 from tabletalk.adapters.rest.http import (API_KEY, Paging, dumps, json_response, no_content, page_of, parse_body,
                                           parse_query, requires)
 from tabletalk.bot.chats import chat_view
 from tabletalk.bot.messages import IncomingMessage, Reply
-from tabletalk.core.errors import Forbidden, NotFound, TableTalkError
+from tabletalk.core.errors import Forbidden, NotFound, TableTalkError, Unprocessable
 from tabletalk.core.store.models import iso, utcnow
 
 routes = web.RouteTableDef()
 
 
 class ChatCreate(BaseModel):
-    bot_id: str = Field(min_length=1)
+    bot_id: str | None = Field(None, min_length=1)
+    datasource_id: str | None = Field(None, min_length=1)  # a chat on one datasource, without a bot
+    role_id: str | None = None  # admin keys only: answer as this role would be answered
+    role_variables: dict = Field(default_factory=dict)
 
 
 class MessageCreate(BaseModel):
@@ -38,14 +41,29 @@ async def _chat_for(request: web.Request):
 @routes.post("/chats")
 @requires("priv_visitor", body=ChatCreate)
 async def create_chat(request: web.Request) -> web.Response:
-    """Start a conversation with a bot."""
+    """Start a conversation with a bot, or on one datasource (`datasource_id`); admins may fix its role."""
     body = await parse_body(request, ChatCreate)
     key = request[API_KEY]
     dispatcher = request.app[DISPATCHER]
-    await dispatcher.bots.get_row(body.bot_id)
-    if key.scope == "priv_visitor" and body.bot_id not in key.bot_ids:
-        raise Forbidden(f"This API key may not use bot '{body.bot_id}'.")
-    chat = await dispatcher.chats.create(body.bot_id, owner_key_id=key.id, user_id=key.id)
+    if (body.bot_id is None) == (body.datasource_id is None):
+        raise Unprocessable("Invalid request: give exactly one of 'bot_id' or 'datasource_id'.")
+    if body.bot_id is not None:
+        await dispatcher.bots.get_row(body.bot_id)
+        if key.scope == "priv_visitor" and body.bot_id not in key.bot_ids:
+            raise Forbidden(f"This API key may not use bot '{body.bot_id}'.")
+    else:
+        if key.scope == "priv_visitor":
+            raise Forbidden("A visitor key may only chat with its bots; give 'bot_id'.")
+        await core_of(request).datasources.get(body.datasource_id)
+    if body.role_id is not None or body.role_variables:
+        if key.scope != "priv_admin":
+            raise Forbidden("Only an admin key may choose the role a chat is answered as.")
+        if body.role_id is None:
+            raise Unprocessable("Invalid request: 'role_variables' needs a 'role_id'.")
+        body.role_id = (await core_of(request).policies.get_role(body.role_id)).id
+    chat = await dispatcher.chats.create(body.bot_id or "", owner_key_id=key.id, user_id=key.id,
+                                         datasource_id=body.datasource_id, role_id=body.role_id,
+                                         role_variables=body.role_variables)
     return json_response(chat_view(chat), status=201)
 
 

@@ -49,6 +49,8 @@ def add_column_if_missing(table: str, column: str, ddl_type: str, default_sql: s
 # Version 1 is the schema `create_all` makes; later releases append steps here.
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", lambda conn: None),
+    Migration(2, "chats.datasource_id", add_column_if_missing("chats", "datasource_id", "VARCHAR")),
+    Migration(3, "chats.name", add_column_if_missing("chats", "name", "VARCHAR", "''")),
 ]
 
 

@@ -167,6 +167,8 @@ class Chat(SQLModel, table=True):
     user_id: str | None = None
     role_id: str | None = None
     role_variables: dict = _json(dict)
+    datasource_id: str | None = None  # a chat on one datasource, without a bot (bot_id is then "")
+    name: str = ""  # the first question, as a title for listings
     created_at: datetime = Field(default_factory=utcnow)
     modified_at: datetime = Field(default_factory=utcnow)
 
