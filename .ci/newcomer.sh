@@ -40,7 +40,7 @@ out="$work/pytest.log"
 set +e
 env -u TABLETALK_REQUIRE_SERVERS \
   TABLETALK_TEST_POSTGRES_URL=postgresql://tt:none@127.0.0.1:9/tt TABLETALK_TEST_MYSQL_URL=mysql://tt:none@127.0.0.1:9/tt \
-  TABLETALK_CHROMIUM=/nonexistent/chromium bash -c "$test_cmd" >"$out" 2>&1
+  TABLETALK_TEST_CHROMIUM=/nonexistent/chromium bash -c "$test_cmd" >"$out" 2>&1
 rc=$?
 set -e
 tail -n 25 "$out"
