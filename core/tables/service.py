@@ -1,33 +1,30 @@
-"""Generated tables: schema CRUD, durable rows, and generate / autofill / regenerate.
+"""Generated tables: schemas (spec or Tablepilot format), durable rows, columns, import and export.
 
-Values come from `pick` sources (datasets or other tables), from an LLM (a JSON array per batch,
-retried up to 3 times when malformed, written in one transaction so a batch is never half-stored),
-or offline from faker when no model is configured. Batches run concurrently within the model's
-rpm budget; `context_length` feeds a column's latest values back so rows do not repeat.
+Generation itself (generate / autofill / regenerate) is `GenerationMixin`; list generation, image
+import and naming `{}` columns are `AssistMixin`.
 """
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-import random
-from collections.abc import AsyncIterator
-from datetime import date
+import csv
+import io
+from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import delete, func
 from sqlmodel import select
 
-from tabletalk.core.errors import Conflict, Invalid, NotFound, Upstream
+from tabletalk.core.errors import Conflict, Invalid, NotFound, TooLarge, Unprocessable
 from tabletalk.core.llm.registry import ModelRegistry
-from tabletalk.core.nlq.parse import extract_json
 from tabletalk.core.store.db import Store
+from tabletalk.core.tables import tablepilot
+from tabletalk.core.tables.assist import AssistMixin
+from tabletalk.core.tables.generation import MAX_ROWS, GenerationMixin, coerce
 from tabletalk.core.tables.models import Dataset, GenRow, GenTable
-from tabletalk.core.tables.offline import OfflineFiller
-from tabletalk.core.tables.schema import TableSpec
+from tabletalk.core.tables.schema import ColumnSpec, TableSpec, table_name
 
-log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
-MAX_CONCURRENT_BATCHES = 32
+IMPORT_BATCH = 500
+COLUMN_DEFAULTS = ColumnSpec().model_dump()
 
 
 def table_view(t: GenTable) -> dict:
@@ -35,64 +32,51 @@ def table_view(t: GenTable) -> dict:
 
 
 def schema_view(t: GenTable) -> dict:
-    defaults = TableSpec(name="x", columns=[{"name": "x"}]).columns[0].model_dump()
     return {"name": t.name, "description": t.description, "model": t.model,
-            "columns": [{**defaults, **c} for c in t.columns], "sources": t.sources}
+            "columns": [{**COLUMN_DEFAULTS, **c} for c in t.columns], "sources": tablepilot.public_sources(t.sources)}
 
 
-def coerce(value, kind: str):
-    """A value as the column's type; None when it cannot be read as one."""
-    if value is None or value == "":
-        return None
+def invalid_schema(exc: ValidationError, what: str = "schema") -> Unprocessable:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        parts.append(f"'{loc}': {err.get('msg', 'invalid')}")
+    return Unprocessable(f"Invalid {what}: " + "; ".join(parts))
+
+
+def validate_spec(raw) -> TableSpec:
+    if not isinstance(raw, dict):
+        raise Unprocessable("Invalid schema: a JSON object is required.")
     try:
-        if kind == "integer":
-            return int(float(value))
-        if kind == "number":
-            return float(value)
-        if kind == "boolean":
-            return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "yes", "1", "y")
-        if kind == "date":
-            return date.fromisoformat(str(value)[:10]).isoformat()
-    except (TypeError, ValueError):
-        return None
-    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        return TableSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid_schema(exc) from None
 
 
-class Picker:
-    """Draws values for `pick` columns: random or in order, with or without replacement, repeating
-    when asked, and keeping linked context columns from the same source row together."""
-
-    def __init__(self, column: dict, records: list[dict], rng: random.Random):
-        self.column, self.rng = column, rng
-        self.records = list(records)
-        self.order = list(range(len(records)))
-        if column.get("random"):
-            rng.shuffle(self.order)
-        self.position = 0
-
-    def draw(self) -> dict | None:
-        if not self.records:
-            return None
-        if self.column.get("random") and self.column.get("replacement"):
-            return self.records[self.rng.randrange(len(self.records))]
-        if self.position >= len(self.order):
-            if not self.column.get("repeat"):
-                return None
-            self.position = 0
-            if self.column.get("random"):
-                self.rng.shuffle(self.order)
-        record = self.records[self.order[self.position]]
-        self.position += 1
-        return record
-
-
-class TableService:
+class TableService(GenerationMixin, AssistMixin):
     def __init__(self, store: Store, llm: ModelRegistry):
         self.store = store
         self.llm = llm
+        self._write_lock = asyncio.Lock()
 
     # --- schema ------------------------------------------------------------------------------
+    async def create_from(self, raw: dict, roots: list[Path] | None = None) -> GenTable:
+        """A table from a schema in either format; file sources resolve under `roots` only."""
+        if not isinstance(raw, dict):
+            raise Unprocessable("Invalid schema: a JSON object is required.")
+        if isinstance(raw.get("name"), str):
+            raw = {**raw, "name": table_name(raw["name"])}
+        converted = await tablepilot.convert(raw, list(roots or []), self._list_source)
+        if "columns" in converted and isinstance(converted["columns"], list):
+            converted = {**converted, "columns": [c if isinstance(c, dict) else {} for c in converted["columns"]]}
+        return await self.create(validate_spec(converted))
+
+    async def _list_source(self, prompt: str, count: int) -> list[str]:
+        return await self.list_gen(prompt, count, [])
+
     async def create(self, spec: TableSpec) -> GenTable:
+        if spec.unnamed:
+            spec = await self.name_columns(spec)
         async with self.store.session() as s:
             if (await s.exec(select(GenTable).where(GenTable.name == spec.name))).first():
                 raise Conflict(f"A table named '{spec.name}' already exists.")
@@ -104,11 +88,16 @@ class TableService:
         return table
 
     async def _check_sources(self, s, spec: TableSpec) -> None:
+        files = {x.get("name") for x in spec.sources if isinstance(x, dict) and "records" in x}
         for c in spec.columns:
-            if c.fill_mode == "pick" and c.source_id:
-                found = await self._source(s, c.source_type or "dataset", c.source_id)
-                if found is None:
-                    raise NotFound(f"Column '{c.name}' picks from {c.source_type or 'dataset'} '{c.source_id}', which does not exist.")
+            if c.fill_mode != "pick" or not c.source_id:
+                continue
+            kind = c.source_type or "dataset"
+            if kind == "file":
+                if c.source_id not in files:
+                    raise Invalid(f"Column '{c.name}' picks from file source '{c.source_id}', which has no rows.")
+            elif kind in ("dataset", "table") and await self._source(s, kind, c.source_id) is None:
+                raise NotFound(f"Column '{c.name}' picks from {kind} '{c.source_id}', which does not exist.")
 
     async def _source(self, s, kind: str, ref: str):
         model = Dataset if kind == "dataset" else GenTable
@@ -117,10 +106,16 @@ class TableService:
 
     async def get(self, ref: str) -> GenTable:
         async with self.store.session() as s:
-            table = await s.get(GenTable, ref) or (await s.exec(select(GenTable).where(GenTable.name == ref))).first()
+            table = await s.get(GenTable, ref) or (await s.exec(select(GenTable).where(GenTable.name.in_({ref, table_name(ref)})))).first()
         if table is None:
             raise NotFound(f"Table '{ref}' does not exist.")
         return table
+
+    async def find(self, ref: str) -> GenTable | None:
+        try:
+            return await self.get(ref)
+        except NotFound:
+            return None
 
     async def list(self) -> list[GenTable]:
         async with self.store.session() as s:
@@ -128,8 +123,14 @@ class TableService:
 
     async def patch(self, ref: str, columns: list[dict] | None, sources: list[dict] | None) -> GenTable:
         table = await self.get(ref)
-        spec = TableSpec.model_validate({**schema_view(table), **({"columns": columns} if columns is not None else {}),
-                                         **({"sources": sources} if sources is not None else {})})
+        stored = {x.get("name"): x for x in table.sources if isinstance(x, dict) and "records" in x}
+        if sources is not None:  # file rows stay with their source unless it is dropped
+            sources = [{**stored[x["name"]], **x} if isinstance(x, dict) and x.get("name") in stored else x for x in sources]
+        spec = validate_spec({**schema_view(table), "sources": table.sources,
+                              **({"columns": columns} if columns is not None else {}),
+                              **({"sources": sources} if sources is not None else {})})
+        if spec.unnamed:
+            spec = await self.name_columns(spec)
         async with self.store.session() as s:
             await self._check_sources(s, spec)
             row = await s.get(GenTable, table.id)
@@ -138,248 +139,118 @@ class TableService:
             await s.commit()
         return row
 
+    async def add_column(self, ref: str, column: dict) -> GenTable:
+        table = await self.get(ref)
+        name = column.get("name") if isinstance(column, dict) else None
+        if any(c["name"] == name for c in table.columns):
+            raise Conflict(f"Table '{table.name}' already has a column '{name}'.")
+        return await self.patch(table.id, [*table.columns, column], None)
+
+    async def delete_column(self, ref: str, name: str) -> GenTable:
+        table = await self.get(ref)
+        if not any(c["name"] == name for c in table.columns):
+            raise NotFound(f"Table '{table.name}' has no column '{name}'.")
+        rest = [c for c in table.columns if c["name"] != name]
+        if not rest:
+            raise Invalid(f"'{name}' is the last column of '{table.name}'; delete the table instead.")
+        return await self.patch(table.id, rest, None)
+
     async def delete(self, ref: str) -> None:
         table = await self.get(ref)
-        async with self.store.session() as s:
-            await s.exec(delete(GenRow).where(GenRow.table_id == table.id))
-            await s.delete(await s.get(GenTable, table.id))
-            await s.commit()
+        async with self._write_lock:
+            async with self.store.session() as s:
+                await s.exec(delete(GenRow).where(GenRow.table_id == table.id))
+                await s.delete(await s.get(GenTable, table.id))
+                await s.commit()
 
     async def truncate(self, ref: str) -> int:
         table = await self.get(ref)
-        async with self.store.session() as s:
-            result = await s.exec(delete(GenRow).where(GenRow.table_id == table.id))
-            await s.commit()
+        async with self._write_lock:
+            async with self.store.session() as s:
+                result = await s.exec(delete(GenRow).where(GenRow.table_id == table.id))
+                await s.commit()
         return result.rowcount or 0
 
     async def rows(self, ref: str, offset: int = 0, limit: int = 100) -> tuple[list[dict], int]:
         table = await self.get(ref)
+        names = [c["name"] for c in table.columns]
         async with self.store.session() as s:
             total = (await s.exec(select(func.count()).select_from(GenRow).where(GenRow.table_id == table.id))).one()
             rows = (await s.exec(select(GenRow).where(GenRow.table_id == table.id).order_by(GenRow.seq)
                                  .offset(offset).limit(limit))).all()
-        return [{"_id": r.id, **r.data} for r in rows], int(total)
+        return [{"_id": r.id, **{n: r.data.get(n) for n in names}} for r in rows], int(total)
+
+    # --- import / export ---------------------------------------------------------------------
+    async def import_csv(self, ref: str, text: str, *, truncate: bool = False) -> int:
+        """CSV rows into the table's columns (matched by header name), in short transactions."""
+        table = await self.get(ref)
+        if truncate:
+            await self.truncate(table.id)
+        reader = csv.DictReader(io.StringIO(text))
+        types = {c["name"]: c["type"] for c in table.columns}
+        async with self.store.session() as s:
+            seq = (await s.exec(select(func.max(GenRow.seq)).where(GenRow.table_id == table.id))).one() or 0
+        total, chunk = 0, []
+        try:
+            for record in reader:
+                total += 1
+                if total > MAX_ROWS:
+                    raise TooLarge(f"Imports are limited to {MAX_ROWS:,} rows.")
+                chunk.append({n: coerce(record.get(n), t) for n, t in types.items()})
+                if len(chunk) >= IMPORT_BATCH:
+                    seq = await self._insert(table.id, chunk, seq)
+                    chunk = []
+        except csv.Error as exc:
+            raise Invalid(f"The CSV file is not readable: {exc}") from None
+        await self._insert(table.id, chunk, seq)
+        return total
+
+    async def _insert(self, table_id: str, rows: list[dict], seq: int) -> int:
+        async with self._write_lock:
+            async with self.store.session() as s:
+                for data in rows:
+                    seq += 1
+                    s.add(GenRow(table_id=table_id, seq=seq, data=data))
+                await s.commit()
+        await asyncio.sleep(0)
+        return seq
+
+    async def export_csv(self, ref: str) -> str:
+        import json
+
+        table = await self.get(ref)
+        names = [c["name"] for c in table.columns]
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(names)
+        offset = 0
+        while True:
+            rows, total = await self.rows(table.id, offset, 1000)
+            for r in rows:
+                writer.writerow(["" if r.get(n) is None else json.dumps(r[n], ensure_ascii=False) if isinstance(r[n], list)
+                                 else r[n] for n in names])
+            offset += len(rows)
+            if not rows or offset >= total:
+                return buf.getvalue()
 
     # --- sources -----------------------------------------------------------------------------
-    async def _records(self, column: dict) -> list[dict]:
+    async def _records(self, table: GenTable, column: dict) -> list[dict]:
         """Source rows for a pick column, as dicts keyed by source column name."""
-        if column.get("options") and not column.get("source_id"):
-            return [{column["name"]: o} for o in column["options"]]
+        kind = column.get("source_type") or ("options" if column.get("options") and not column.get("source_id") else "dataset")
+        if kind == "options":
+            return [{column.get("linked_column") or column["name"]: o} for o in column.get("options") or []]
+        if kind == "file":
+            source = next((x for x in table.sources if x.get("name") == column["source_id"]), None)
+            if source is None:
+                raise NotFound(f"File source '{column['source_id']}' of column '{column['name']}' has no rows.")
+            return source.get("records") or []
         async with self.store.session() as s:
-            source = await self._source(s, column.get("source_type") or "dataset", column["source_id"])
+            source = await self._source(s, kind, column["source_id"])
             if source is None:
                 raise NotFound(f"Source '{column['source_id']}' of column '{column['name']}' does not exist.")
             if isinstance(source, Dataset):
                 if source.type == "list":
                     return [{column.get("linked_column") or column["name"]: v} for v in source.values]
                 return [dict(zip(source.columns, r)) for r in source.values]
-            rows = (await s.exec(select(GenRow).where(GenRow.table_id == source.id).order_by(GenRow.seq))).all()
+            rows = (await s.exec(select(GenRow).where(GenRow.table_id == source.id).order_by(GenRow.seq).limit(MAX_ROWS))).all()
             return [r.data for r in rows]
-
-    # --- generation --------------------------------------------------------------------------
-    async def generate(self, ref: str, *, count: int, batch: int = 10, temperature: float = 0.7,
-                       model: str | None = None) -> AsyncIterator[list[dict]]:
-        """Generate `count` rows in batches; yields each stored batch (in completion order)."""
-        table = await self.get(ref)
-        if count < 1 or batch < 1:
-            raise Invalid("'count' and 'batch' must be positive.")
-        columns = table.columns
-        rng = random.Random()
-        pickers = {c["name"]: Picker(c, await self._records(c), rng) for c in columns if c["fill_mode"] == "pick"}
-        ai_cols = [c for c in columns if c["fill_mode"] == "ai"]
-        client = info = None
-        if ai_cols and self.llm.available:
-            client, info = self.llm.resolve(model or table.model or None)
-        recent: dict[str, list] = {c["name"]: [] for c in columns}
-        async with self.store.session() as s:
-            start = (await s.exec(select(func.max(GenRow.seq)).where(GenRow.table_id == table.id))).one() or 0
-        sizes = [min(batch, count - i) for i in range(0, count, batch)]
-        # Picks are drawn up front, in order, so sources are consumed deterministically.
-        plans: list[list[dict]] = []
-        for size in sizes:
-            rows = []
-            for _ in range(size):
-                row = {}
-                for name, picker in pickers.items():
-                    record = picker.draw()
-                    col = next(c for c in columns if c["name"] == name)
-                    if record is None:
-                        continue
-                    row[name] = record.get(col.get("linked_column") or name, next(iter(record.values()), None))
-                    for ctx in col.get("linked_context_columns") or []:
-                        if ctx in record and any(c["name"] == ctx for c in columns):
-                            row[ctx] = record[ctx]
-                rows.append(row)
-            plans.append(rows)
-        offline = OfflineFiller()
-        queue: asyncio.Queue = asyncio.Queue()
-        limit = asyncio.Semaphore(MAX_CONCURRENT_BATCHES)
-        seq = {"next": start}
-
-        async def run_batch(index: int, planned: list[dict]) -> None:
-            try:
-                async with limit:
-                    if client is not None:
-                        filled = await self._llm_rows(client, table, ai_cols, planned, recent, temperature, info.model)
-                    else:
-                        filled = [{**offline.rows(ai_cols, 1, start + index * batch + i)[0], **p} for i, p in enumerate(planned)]
-                    stored = await self._store_batch(table, columns, filled, seq)
-                for row in stored:
-                    for name in recent:
-                        recent[name] = (recent[name] + [row.get(name)])[-1000:]
-                await queue.put(stored)
-            except Exception as exc:  # handed to the consumer, which stops the whole generation
-                await queue.put(exc)
-
-        tasks = [asyncio.create_task(run_batch(i, p)) for i, p in enumerate(plans)]
-        try:
-            for _ in tasks:
-                result = await queue.get()
-                if isinstance(result, BaseException):
-                    raise result
-                yield result
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _store_batch(self, table: GenTable, columns: list[dict], rows: list[dict], seq: dict) -> list[dict]:
-        types = {c["name"]: c["type"] for c in columns}
-        out = []
-        async with self.store.session() as s:  # one transaction per batch: all of it or nothing
-            for data in rows:
-                seq["next"] += 1
-                clean = {name: coerce(data.get(name), kind) for name, kind in types.items()}
-                row = GenRow(table_id=table.id, seq=seq["next"], data=clean)
-                s.add(row)
-                out.append({"_id": row.id, **clean})
-            await s.commit()
-        return out
-
-    def _prompt(self, table: GenTable, ai_cols: list[dict], planned: list[dict], recent: dict, extra: str = "") -> list[dict]:
-        spec = "\n".join(f"- {c['name']} ({c['type']}): {c.get('description', '')}" for c in ai_cols)
-        avoid = []
-        for c in ai_cols:
-            n = c.get("context_length") or 0
-            if n and recent.get(c["name"]):
-                avoid.append(f"Recent values of {c['name']} (do not repeat): {json.dumps(recent[c['name']][-n:], default=str)}")
-        given = json.dumps(planned, default=str)
-        system = (f"You fill rows of the table '{table.name}': {table.description}\nColumns to write:\n{spec}\n"
-                  + ("\n".join(avoid) + "\n" if avoid else "")
-                  + "Answer with a JSON array only: one object per row, in order, with exactly those column keys.")
-        user = f"Write {len(planned)} rows. Values already chosen for each row (keep them consistent): {given}{extra}"
-        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-    async def _llm_rows(self, client, table, ai_cols, planned, recent, temperature, model, extra: str = "") -> list[dict]:
-        messages = self._prompt(table, ai_cols, planned, recent, extra)
-        problem = "no answer"
-        for attempt in range(MAX_ATTEMPTS):
-            completion = await client.complete(messages, model=model, temperature=temperature)
-            data = extract_json(completion.text)
-            if isinstance(data, dict):
-                data = next((v for v in data.values() if isinstance(v, list)), None)
-            if isinstance(data, list) and len(data) >= len(planned) and all(isinstance(r, dict) for r in data[: len(planned)]):
-                missing = [c["name"] for c in ai_cols if not any(c["name"] in r for r in data[: len(planned)])]
-                if not missing:
-                    return [{**{c["name"]: r.get(c["name"]) for c in ai_cols}, **p} for r, p in zip(data, planned)]
-                problem = f"missing columns {', '.join(missing)}"
-            else:
-                problem = f"expected a JSON array of {len(planned)} objects"
-            log.info("malformed generation batch (attempt %d): %s", attempt + 1, problem)
-            messages = messages + [{"role": "assistant", "content": completion.text},
-                                   {"role": "user", "content": f"That was not usable ({problem}). Answer with the JSON array only."}]
-        raise Upstream(f"The model returned unusable rows {MAX_ATTEMPTS} times ({problem}); nothing from that batch was stored.")
-
-    async def autofill(self, ref: str, columns: list[str], context_columns: list[str], *, batch: int = 10,
-                       temperature: float = 0.7, model: str | None = None, rows: list[str] | None = None,
-                       prompt: str = "", only_empty: bool = True) -> list[dict]:
-        """Fill the named columns of existing rows (only empty cells, unless regenerating given rows)."""
-        table = await self.get(ref)
-        by_name = {c["name"]: c for c in table.columns}
-        unknown = [c for c in columns + context_columns if c not in by_name]
-        if unknown or not columns:
-            raise Invalid(f"Unknown column '{unknown[0]}' in table '{table.name}'." if unknown else "Name the columns to fill.")
-        async with self.store.session() as s:
-            q = select(GenRow).where(GenRow.table_id == table.id).order_by(GenRow.seq)
-            if rows:
-                q = q.where(GenRow.id.in_(rows))
-            targets = list((await s.exec(q)).all())
-        if rows and len(targets) != len(set(rows)):
-            found = {r.id for r in targets}
-            raise NotFound(f"Row '{next(r for r in rows if r not in found)}' does not exist in table '{table.name}'.")
-        if only_empty:
-            targets = [r for r in targets if any(r.data.get(c) in (None, "") for c in columns)]
-        fill_cols = [by_name[c] for c in columns]
-        client = info = None
-        if self.llm.available:
-            client, info = self.llm.resolve(model or table.model or None)
-        offline = OfflineFiller()
-        updated = []
-        for i in range(0, len(targets), batch):
-            chunk = targets[i:i + batch]
-            planned = [{c: r.data.get(c) for c in context_columns} for r in chunk]
-            if client is not None:
-                extra = f"\nInstructions: {prompt}" if prompt else ""
-                values = await self._llm_rows(client, table, fill_cols, planned, {}, temperature, info.model, extra)
-            else:
-                values = offline.rows(fill_cols, len(chunk), i)
-            async with self.store.session() as s:
-                for row, new in zip(chunk, values):
-                    stored = await s.get(GenRow, row.id)
-                    data = dict(stored.data)
-                    for c in fill_cols:
-                        if not only_empty or data.get(c["name"]) in (None, ""):
-                            data[c["name"]] = coerce(new.get(c["name"]), c["type"])
-                    stored.data = data
-                    s.add(stored)
-                    updated.append({"_id": stored.id, **data})
-                await s.commit()
-        return updated
-
-    async def import_image(self, image_url: str, *, name: str | None = None, prompt: str = "",
-                           model: str | None = None) -> tuple["GenTable", int]:
-        """Build a table (schema and rows) from a picture of one, with a vision-capable model."""
-        vision = [m for m in self.llm.models() if m.image]
-        if not vision:
-            raise Invalid("Image import needs a vision-capable model (a provider model with \"image\": true); none is configured.")
-        client, info = self.llm.resolve(model or (vision[0].alias or vision[0].model))
-        if not info.image:
-            raise Invalid(f"Model '{info.alias or info.model}' cannot read images.")
-        ask = ("Read the table in this image. Answer with JSON only: {\"name\": snake_case, \"description\": str, "
-               "\"columns\": [{\"name\": snake_case, \"type\": \"string|integer|number|boolean|date\", \"description\": str}], "
-               "\"rows\": [{column: value}]}." + (f" {prompt}" if prompt else ""))
-        messages = [{"role": "user", "content": [{"type": "text", "text": ask}, {"type": "image_url", "image_url": {"url": image_url}}]}]
-        for _ in range(MAX_ATTEMPTS):
-            data = extract_json((await client.complete(messages, model=info.model)).text)
-            if isinstance(data, dict) and isinstance(data.get("columns"), list) and data["columns"]:
-                break
-        else:
-            raise Upstream("The model did not describe the image as a table.")
-        spec = TableSpec.model_validate({"name": name or data.get("name") or "imported_table",
-                                         "description": data.get("description", ""),
-                                         "columns": [{k: c.get(k) for k in ("name", "type", "description") if c.get(k)} for c in data["columns"]]})
-        table = await self.create(spec)
-        rows = [r for r in data.get("rows") or [] if isinstance(r, dict)]
-        await self._store_batch(table, table.columns, rows, {"next": 0})
-        return table, len(rows)
-
-    async def list_gen(self, description: str, count: int, existing: list[str], model: str | None = None) -> list[str]:
-        if not self.llm.available:
-            filler = OfflineFiller()
-            out = []
-            while len(out) < count:
-                v = filler.fake.word().capitalize()
-                if v not in existing and v not in out:
-                    out.append(v)
-            return out
-        client, info = self.llm.resolve(model)
-        messages = [{"role": "system", "content": "Answer with a JSON array of strings only."},
-                    {"role": "user", "content": f"List {count} new items: {description}. Do not repeat any of: {json.dumps(existing)}"}]
-        for _ in range(MAX_ATTEMPTS):
-            data = extract_json((await client.complete(messages, model=info.model, temperature=0.8)).text)
-            if isinstance(data, list):
-                items = [str(x) for x in data if str(x) not in existing]
-                return list(dict.fromkeys(items))[:count]
-        raise Upstream("The model did not return a JSON list.")
-
-

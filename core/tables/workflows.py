@@ -1,56 +1,36 @@
-"""Workflows: named steps (create_table, import, generate, autofill, export) run in order as a
-stream of events. Variables fill `{{.name}}` placeholders by plain substitution (no code runs);
-file variables arrive as data URLs."""
+"""Workflows: named steps run in order as a stream of spec-shaped events `{type, data}`.
+
+Steps create, change, fill, import and export tables through the same TableService as the REST
+API, so every bound (row counts, batch sizes, time) holds here too. Files (a step's `schema_file`,
+a path-valued file variable) are read from allowed folders only: the data folder over REST.
+"""
 from __future__ import annotations
 
-import base64
-import csv
-import io
-import re
+import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
+from pathlib import Path
 
 from sqlmodel import select
 
 from tabletalk.core.errors import Conflict, Invalid, NotFound, TableTalkError
 from tabletalk.core.store.db import Store
-from tabletalk.core.tables.models import GenRow, Workflow
-from tabletalk.core.tables.schema import TableSpec
-from tabletalk.core.tables.service import TableService, coerce
-
-_VAR = re.compile(r"{{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*}}")
-STEP_TYPES = ("create_table", "import", "generate", "autofill", "export")
-
-
-def render(value, variables: dict):
-    """Substitute `{{.var}}` in every string of a step (recursively); unknown variables are an error."""
-    if isinstance(value, dict):
-        return {k: render(v, variables) for k, v in value.items()}
-    if isinstance(value, list):
-        return [render(v, variables) for v in value]
-    if not isinstance(value, str):
-        return value
-
-    def sub(m: re.Match) -> str:
-        if m.group(1) not in variables:
-            raise Invalid(f"Workflow variable '{m.group(1)}' has no value and no default.")
-        return str(variables[m.group(1)])
-
-    whole = _VAR.fullmatch(value.strip())
-    if whole and whole.group(1) in variables:
-        return variables[whole.group(1)]  # keep numbers numbers
-    return _VAR.sub(sub, value)
-
-
-def data_url_text(value: str) -> str:
-    if not isinstance(value, str) or not value.startswith("data:"):
-        raise Invalid("File variables must be data URLs (data:text/csv;base64,...).")
-    header, _, payload = value.partition(",")
-    raw = base64.b64decode(payload) if header.endswith(";base64") else payload.encode()
-    return raw.decode("utf-8-sig")
+from tabletalk.core.tables import files
+from tabletalk.core.tables.models import Workflow
+from tabletalk.core.tables.service import TableService
+from tabletalk.core.tables.schema import table_name
+from tabletalk.core.tables.workflow_steps import builtins, data_url_text, normalize, render
 
 
 def workflow_view(w: Workflow) -> dict:
-    return {"id": w.id, "name": w.name, "description": w.description, **w.definition}
+    return {"id": w.id, "name": w.name, "description": w.description, "variables": w.definition.get("variables", []),
+            "steps": w.definition.get("steps", [])}
+
+
+def cells(rows: list[dict], columns: list[dict]) -> list[dict]:
+    """Rows as the spec's ROWS events carry them: each cell `{value, type}`."""
+    types = {c["name"]: c["type"] for c in columns}
+    return [{n: {"value": r.get(n), "type": t} for n, t in types.items()} for r in rows]
 
 
 class WorkflowService:
@@ -58,7 +38,7 @@ class WorkflowService:
         self.store, self.tables = store, tables
 
     async def create(self, name: str, description: str, definition: dict) -> Workflow:
-        _validate(definition)
+        definition = normalize(definition)
         async with self.store.session() as s:
             if (await s.exec(select(Workflow).where(Workflow.name == name))).first():
                 raise Conflict(f"A workflow named '{name}' already exists.")
@@ -78,15 +58,19 @@ class WorkflowService:
         async with self.store.session() as s:
             return list((await s.exec(select(Workflow).order_by(Workflow.created_at))).all())
 
-    async def update(self, ref: str, description: str | None, definition: dict | None) -> Workflow:
+    async def update(self, ref: str, *, name: str | None = None, description: str | None = None,
+                     definition: dict | None = None) -> Workflow:
         wf = await self.get(ref)
         async with self.store.session() as s:
             row = await s.get(Workflow, wf.id)
+            if name and name != row.name:
+                if (await s.exec(select(Workflow).where(Workflow.name == name))).first():
+                    raise Conflict(f"A workflow named '{name}' already exists.")
+                row.name = name
             if description is not None:
                 row.description = description
             if definition is not None:
-                _validate(definition)
-                row.definition = definition
+                row.definition = normalize(definition)
             s.add(row)
             await s.commit()
         return row
@@ -97,77 +81,151 @@ class WorkflowService:
             await s.delete(await s.get(Workflow, wf.id))
             await s.commit()
 
-    async def run(self, ref: str, given: dict) -> AsyncIterator[dict]:
+    async def run(self, ref: str, given: dict, **options) -> AsyncIterator[dict]:
         wf = await self.get(ref)
-        variables = {v["name"]: v.get("default_value") for v in wf.definition.get("variables", []) if "default_value" in v}
-        variables.update(given or {})
-        for i, raw in enumerate(wf.definition.get("steps", [])):
+        async with aclosing(self.run_definition(wf.definition, given, **options)) as events:
+            async for event in events:
+                yield event
+
+    async def run_definition(self, definition: dict, given: dict, *, roots: list[Path] | None = None,
+                             model: str | None = None, temperature: float | None = None) -> AsyncIterator[dict]:
+        """Run the steps in order; an ERROR event ends the run, WORKFLOW_DONE marks success."""
+        runner = _Runner(self.tables, list(roots or []), model, temperature)
+        try:
+            definition = normalize(definition)
+            variables = {**builtins(), **{v["name"]: v["default_value"] for v in definition["variables"] if "default_value" in v}}
+            variables.update(given or {})
+        except TableTalkError as exc:
+            yield {"type": "ERROR", "data": exc.detail}
+            return
+        for i, raw in enumerate(definition["steps"]):
+            label = raw["name"] or raw["type"]
+            yield {"type": "MESSAGE", "data": f"Starting step: {label}..."}
+            context: dict = {"table": "", "column": ""}
             try:
-                step = render(raw, variables)
-                yield {"type": "MESSAGE", "step": i, "message": f"Running step {i + 1}: {step['type']}"}
-                async for event in self._step(step, variables):
-                    yield {**event, "step": i}
-                yield {"type": "STEP_DONE", "step": i}
+                payload = render(raw["payload"], variables)
+                async with aclosing(runner.step(raw["type"], payload, variables, context)) as events:
+                    async for event in events:
+                        yield event
             except TableTalkError as exc:
-                yield {"type": "ERROR", "step": i, "error": exc.detail}
+                yield {"type": "ERROR", "data": f"Step {i + 1} ({label}): {exc.detail}"}
                 return
+            finally:
+                variables[f"step{i + 1}"] = context
+            yield {"type": "STEP_DONE"}
         yield {"type": "WORKFLOW_DONE"}
 
-    async def _step(self, step: dict, variables: dict) -> AsyncIterator[dict]:
-        kind = step["type"]
-        if kind == "create_table":
-            spec = TableSpec.model_validate(step["table"])
-            on_exists = step.get("on_exists", "error")
+
+class _Runner:
+    """What each step type does."""
+
+    def __init__(self, tables: TableService, roots: list[Path], model: str | None, temperature: float | None):
+        self.tables, self.roots, self.model = tables, roots, model
+        self.temperature = 0.7 if temperature is None else temperature
+
+    def step(self, kind: str, p: dict, variables: dict, context: dict) -> AsyncIterator[dict]:
+        return getattr(self, kind)(p, variables, context)
+
+    async def create_table(self, p: dict, variables: dict, context: dict):
+        request = p.get("request") if isinstance(p.get("request"), dict) else None
+        if p.get("schema_file"):
+            text = files.read_text("Schema file", str(p["schema_file"]), self.roots)
             try:
-                existing = await self.tables.get(spec.name)
-            except NotFound:
-                existing = None
-            if existing is not None and on_exists == "skip":
-                yield {"type": "MESSAGE", "message": f"Table {spec.name} exists; skipped."}
-                return
-            if existing is not None and on_exists == "recreate":
-                await self.tables.delete(spec.name)
-            await self.tables.create(spec)
-            yield {"type": "MESSAGE", "message": f"Created table {spec.name}."}
-        elif kind == "import":
-            table = await self.tables.get(step["table"])
-            if step.get("truncate"):
-                await self.tables.truncate(table.id)
-            reader = csv.DictReader(io.StringIO(data_url_text(step["file"])))
-            names = {c["name"]: c["type"] for c in table.columns}
-            rows = [{n: row.get(n) for n in names} for row in reader]
-            async with self.store.session() as s:
-                from sqlalchemy import func
-                start = (await s.exec(select(func.max(GenRow.seq)).where(GenRow.table_id == table.id))).one() or 0
-                for i, row in enumerate(rows, start=start + 1):
-                    s.add(GenRow(table_id=table.id, seq=i, data={n: coerce(row.get(n), t) for n, t in names.items()}))
-                await s.commit()
-            yield {"type": "MESSAGE", "message": f"Imported {len(rows)} rows into {table.name}."}
-        elif kind == "generate":
-            async for batch in self.tables.generate(step["table"], count=int(step.get("count", 10)),
-                                                    batch=int(step.get("batch", 10)), model=step.get("model")):
-                yield {"type": "ROWS", "rows": batch}
-        elif kind == "autofill":
-            rows = await self.tables.autofill(step["table"], step.get("columns", []), step.get("context_columns", []))
-            yield {"type": "ROWS", "rows": rows}
-        elif kind == "export":
-            table = await self.tables.get(step["table"])
-            rows, _ = await self.tables.rows(table.id, 0, 1_000_000)
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=[c["name"] for c in table.columns], extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-            yield {"type": "EXPORT", "table": table.name, "format": "csv", "content": buf.getvalue()}
+                request = render(json.loads(text), variables)
+            except json.JSONDecodeError as exc:
+                raise Invalid(f"Schema file '{p['schema_file']}' is not valid JSON ({exc.msg}).") from None
+        if not isinstance(request, dict):
+            raise Invalid("The table schema must be an object.")
+        name = table_name(p.get("name") or request.get("name"))
+        request = {**request, "name": name, **({"model": self.model} if self.model else {})}
+        on_exists = str(p.get("on_exists") or "error").lower()
+        existing = await self.tables.find(name)
+        if existing is not None and on_exists == "skip":
+            context["table"] = existing.name
+            yield {"type": "MESSAGE", "data": f"Table {name} already exists, skip creating."}
+            return
+        if existing is not None and on_exists == "recreate":
+            await self.tables.delete(existing.id)
+        elif existing is not None:
+            raise Conflict(f"Table {name} already exists.")
+        table = await self.tables.create_from(request, self.roots)
+        context["table"] = table.name
+        yield {"type": "MESSAGE", "data": f"Table created: id {table.id}, name {table.name}"}
+
+    async def import_(self, p: dict, variables: dict, context: dict):
+        table = await self.tables.get(table_name(p["table"]))
+        text = self._file_text(p["file"])
+        count = await self.tables.import_csv(table.id, text, truncate=bool(p.get("truncate")))
+        context["table"] = table.name
+        yield {"type": "MESSAGE", "data": f"CSV imported: {count} rows into {table.name}"}
+
+    def _file_text(self, value) -> str:
+        if isinstance(value, dict):  # the spec's file variable: {"name": ..., "data": data URL}
+            value = value.get("data")
+        text = data_url_text(value)
+        if text is not None:
+            return text
+        if isinstance(value, str) and value.strip():
+            return files.read_text("Import file", value, self.roots)
+        raise Invalid("File variables must be {\"name\", \"data\": data URL}, a data URL, or a path in the data folder.")
+
+    async def generate(self, p: dict, variables: dict, context: dict):
+        table = await self.tables.get(table_name(p["table"]))
+        context["table"] = table.name
+        yield {"type": "MESSAGE", "data": f"Start generating rows for table {table.name}..."}
+        events = self.tables.generate(table.id, count=_int(p.get("count", 10), "count"), batch=_int(p.get("batch", 10), "batch"),
+                                      model=self.model, temperature=self.temperature)
+        async with aclosing(events) as batches:
+            async for batch in batches:
+                yield {"type": "ROWS", "data": cells(batch, table.columns)}
+
+    async def autofill(self, p: dict, variables: dict, context: dict):
+        table = await self.tables.get(table_name(p["table"]))
+        columns = list(p.get("columns") or [])
+        # Like Tablepilot's CLI (unlike REST): no context columns named means all the others.
+        context_columns = p.get("context_columns") or [c["name"] for c in table.columns if c["name"] not in columns]
+        context["table"] = table.name
+        yield {"type": "MESSAGE", "data": f"Start autofilling rows for table {table.name}..."}
+        count = _int(p["count"], "count") if p.get("count") not in (None, "") else None
+        events = self.tables.autofill_batches(table.id, columns, context_columns, batch=_int(p.get("batch", 10), "batch"),
+                                              count=count, model=self.model, temperature=self.temperature)
+        async with aclosing(events) as batches:
+            async for batch in batches:
+                yield {"type": "ROWS", "data": cells(batch, table.columns)}
+
+    async def export(self, p: dict, variables: dict, context: dict):
+        table = await self.tables.get(table_name(p["table"]))
+        event = {"type": "EXPORT", "data": await self.tables.export_csv(table.id)}
+        if p.get("path"):
+            event["path"] = str(p["path"])
+        context["table"] = table.name
+        yield event
+        yield {"type": "MESSAGE", "data": f"Table {table.name} exported"}
+
+    async def create_column(self, p: dict, variables: dict, context: dict):
+        column = dict(p["column"]) if isinstance(p.get("column"), dict) else {k: v for k, v in p.items() if k != "table"}
+        column.setdefault("fill_mode", "ai")
+        table = await self.tables.add_column(table_name(p["table"]), column)
+        context.update(table=table.name, column=column.get("name", ""))
+        yield {"type": "MESSAGE", "data": f"Column {column.get('name')} created"}
+
+    async def delete_column(self, p: dict, variables: dict, context: dict):
+        table = await self.tables.delete_column(table_name(p["table"]), str(p["column"]))
+        context.update(table=table.name, column=str(p["column"]))
+        yield {"type": "MESSAGE", "data": f"Column {p['column']} deleted"}
+
+    async def delete_table(self, p: dict, variables: dict, context: dict):
+        name = table_name(p["table"])
+        await self.tables.delete(name)
+        context["table"] = name
+        yield {"type": "MESSAGE", "data": f"Table {name} deleted"}
 
 
-def _validate(definition: dict) -> None:
-    steps = definition.get("steps")
-    if not isinstance(steps, list) or not steps:
-        raise Invalid("A workflow needs a non-empty 'steps' list.")
-    for i, step in enumerate(steps):
-        if not isinstance(step, dict) or step.get("type") not in STEP_TYPES:
-            raise Invalid(f"Step {i + 1} has an unknown type; use one of: {', '.join(STEP_TYPES)}.")
-        if step["type"] != "create_table" and not step.get("table"):
-            raise Invalid(f"Step {i + 1} ({step['type']}) needs a 'table'.")
-        if step["type"] == "create_table" and step.get("on_exists", "error") not in ("skip", "recreate", "error"):
-            raise Invalid(f"Step {i + 1}: on_exists must be skip, recreate or error.")
+setattr(_Runner, "import", _Runner.import_)
+
+
+def _int(value, what: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise Invalid(f"'{what}' must be a whole number, not '{value}'.") from None

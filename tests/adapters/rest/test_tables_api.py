@@ -139,7 +139,7 @@ async def test_datasets_csv_preview_and_bad_uploads(tmp_path):
         form.add_field("files", b"city,country\nBerlin,DE\nParis,FR\n", filename="cities.csv", content_type="text/csv")
         ds = await (await client.post("/api/v1/datasets", headers=ADMIN, data=form)).json()
         preview = await (await client.get(f"/api/v1/datasets/{ds['id']}/preview", headers=ADMIN)).json()
-        assert preview["columns"] == ["city", "country"] and preview["data"] == [["Berlin", "DE"], ["Paris", "FR"]]
+        assert preview == {"type": "csv", "data": None, "rows": [{"city": "Berlin", "country": "DE"}, {"city": "Paris", "country": "FR"}]}
         form = aiohttp.FormData()
         form.add_field("name", "pic")
         form.add_field("type", "csv")
@@ -185,7 +185,7 @@ async def test_workflow_runs_as_sse(tmp_path):
         kinds = [e["type"] for e in events]
         assert kinds.count("STEP_DONE") == 4 and kinds[-1] == "WORKFLOW_DONE" and "ROWS" in kinds
         export = next(e for e in events if e["type"] == "EXPORT")
-        assert export["content"].count("\n") == 1 + 2 + 3 and "Ada,London" in export["content"]
+        assert export["data"].count("\n") == 1 + 2 + 3 and "Ada,London" in export["data"]
 
 
 async def test_image_import_with_a_vision_model(tmp_path):

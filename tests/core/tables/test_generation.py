@@ -7,7 +7,7 @@ from tabletalk.config.settings import Settings
 from tabletalk.core.runtime import Core
 from tabletalk.core.tables.models import Dataset
 from tabletalk.core.tables.schema import TableSpec
-from tabletalk.core.tables.service import Picker, coerce
+from tabletalk.core.tables.generation import Picker, coerce
 
 
 def test_picker_without_replacement_exhausts_then_stops_or_repeats():
