@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 
+from tabletalk.adapters import cli_tables
 from tabletalk.config.settings import Settings
 
 
@@ -120,21 +121,6 @@ def _telegram(args: argparse.Namespace) -> int:
     return asyncio.run(_with_dispatcher(set_webhook if args.telegram_command == "set-webhook" else poll))
 
 
-def _tables(args: argparse.Namespace) -> int:
-    import asyncio
-    import json
-
-    from tabletalk.core.tables.schema import TableSpec
-
-    async def create(dispatcher):
-        spec = TableSpec.model_validate(json.loads(open(args.file, encoding="utf-8").read()))
-        table = await dispatcher.core.tables.create(spec)
-        print(f"created table {table.name} ({table.id})")
-        return 0
-
-    return asyncio.run(_with_dispatcher(create))
-
-
 def _generate(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -175,8 +161,8 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "init": _init, "bots": lambda a: a.bots_func(a), "telegram": _telegram, "tables": _tables,
-            "generate": _generate, "bench": _bench}
+COMMANDS = {"serve": _serve, "init": _init, "bots": lambda a: a.bots_func(a), "telegram": _telegram,
+            "tables": cli_tables.run, "workflows": cli_tables.run, "generate": _generate, "bench": _bench}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,10 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--url", required=True)
     poll = tg_sub.add_parser("poll", help="answer by long polling (development, no public URL needed)")
     poll.add_argument("bot")
-    tables = sub.add_parser("tables", help="generated tables")
-    tables_sub = tables.add_subparsers(dest="tables_command", required=True)
-    tcreate = tables_sub.add_parser("create", help="create a table from a schema JSON file")
-    tcreate.add_argument("file")
+    cli_tables.register(sub)
     gen = sub.add_parser("generate", help="generate rows into a table (progress bar)")
     gen.add_argument("table")
     gen.add_argument("--count", type=int, default=10)

@@ -141,7 +141,6 @@ class GenerationMixin:
         rng = random.Random(seed)
         pickers = {c["name"]: Picker(c, await self._records(table, c), rng) for c in columns if c["fill_mode"] == "pick"}
         ai_cols = [c for c in columns if c["fill_mode"] == "ai"]
-        names = {c["name"] for c in columns}
         client, info = await self._llm(table, model, bool(ai_cols))
         recent: dict[str, list] = {c["name"]: [] for c in columns}
         async with self.store.session() as s:
@@ -162,12 +161,11 @@ class GenerationMixin:
                         continue
                     col = next(c for c in columns if c["name"] == name)
                     row[name] = pick_value(col, record)
+                    # Linked context columns inform the model about the picked record; they never
+                    # become values, even where the table has a column of the same name.
                     linked = {k: record[k] for k in col.get("linked_context_columns") or [] if k in record}
                     if linked:
                         context[name] = linked
-                    for k, v in linked.items():  # a linked context column fills the table's ai column of that name
-                        if k in names and k not in pickers and k != name:
-                            row.setdefault(k, v)
                 rows.append(row)
                 contexts.append(context)
             return rows, contexts
@@ -177,8 +175,7 @@ class GenerationMixin:
             if client is not None and todo:
                 filled = await self._llm_rows(client, table, todo, planned, contexts, recent, temperature, info.model)
             else:
-                made = offline.rows(todo, len(planned), start + index * batch, table_text=table_text,
-                                    given=[{**p, **{k: v for c in ctx.values() for k, v in c.items()}} for p, ctx in zip(planned, contexts)])
+                made = offline.rows(todo, len(planned), start + index * batch, table_text=table_text, given=planned)
                 filled = [{**m, **p} for m, p in zip(made, planned)]
             stored = await self._store_batch(table, columns, filled, seq)
             for row in stored:
@@ -283,7 +280,6 @@ class GenerationMixin:
         unknown = [c for c in list(columns) + list(context_columns) if c not in by_name]
         if unknown or not columns:
             raise Invalid(f"Unknown column '{unknown[0]}' in table '{table.name}'." if unknown else "Name the columns to fill.")
-        context_columns = [c for c in context_columns if c not in columns]
         async with self.store.session() as s:
             q = select(GenRow).where(GenRow.table_id == table.id).order_by(GenRow.seq)
             q = q.where(GenRow.id.in_(rows)) if rows else q.limit(count or MAX_ROWS)

@@ -77,7 +77,7 @@ class OfflineFiller:
         desc = (column.get("description") or "").lower()
         text, kind = f"{name} {desc}", column.get("type", "string")
         if column.get("options"):
-            return self.rng.choice(column["options"])
+            return self._option(name, column["options"], known)
         if kind == "image":
             return _svg(column["name"])
         if kind == "boolean":
@@ -135,6 +135,8 @@ class OfflineFiller:
         handler = next((h for pattern, h in STRING_FIELDS if re.search(pattern, name)), None)
         if handler is None and LONG_TEXT.search(name):
             return self._long_text(text, known)
+        if handler is None and PERSON.search(name) and not re.search(r"title|label|count|type|id\b", name):
+            return self._person_fields()["name"]
         if handler is None and re.search(r"name|title|label|heading", name):
             entity = entity_of(text, table_text) or "person"
             return self._named(entity, known)
@@ -149,8 +151,10 @@ class OfflineFiller:
         lists = {"cuisine": vocab.CUISINES, "ingredient": vocab.INGREDIENTS, "meal": vocab.MEALS,
                  "category": vocab.CATEGORIES, "region": vocab.REGIONS, "sentiment": vocab.SENTIMENTS,
                  "archetype": vocab.ARCHETYPES}
+        if handler == "sentiment" and known:
+            return self._sentiment(known)
         if handler in lists:
-            return self.rng.choice(lists[handler])
+            return self._known_item(handler, lists[handler], known) or self.rng.choice(lists[handler])
         if handler == "code":
             prefix = re.sub(r"[^a-z]", "", name.replace("id", ""))[:4].upper() or "ID"
             return f"{prefix}{index + 1:04d}"
@@ -159,6 +163,36 @@ class OfflineFiller:
         methods = {"phone": "phone_number", "address": "street_address", "city": "city", "country": "country",
                    "url": "url", "postcode": "postcode", "color": "color_name", "job": "job", "company": "company"}
         return getattr(self.fake, methods[handler])()
+
+    def _option(self, name: str, options: list, known: dict):
+        """One of the options: the one the row's other values point to when the column says what it is."""
+        handler = next((h for pattern, h in STRING_FIELDS if re.search(pattern, name)), None)
+        if handler == "sentiment" and known:
+            guess = self._sentiment(known)
+        elif handler:
+            guess = self._known_item(handler, [str(o) for o in options], known)
+        else:
+            guess = None
+        match = next((o for o in options if str(o).lower() == str(guess).lower()), None) if guess else None
+        return match if match is not None else self.rng.choice(options)
+
+    def _known_item(self, handler: str, items: list[str], known: dict) -> str | None:
+        """A row's own value of the same kind, cleaned up ("europe" -> "Europe", "USA" -> "North America")."""
+        pattern = next(p for p, h in STRING_FIELDS if h == handler)
+        by_lower = {i.lower().replace("-", " "): i for i in items}
+        for key, value in known.items():
+            if isinstance(value, str) and re.search(pattern, key.lower()):
+                clean = re.sub(r"[-_\s]+", " ", value.strip().lower())
+                if clean in by_lower:
+                    return by_lower[clean]
+                if clean in vocab.ALIASES and vocab.ALIASES[clean] in items:
+                    return vocab.ALIASES[clean]
+        return None
+
+    def _sentiment(self, known: dict) -> str:
+        text = " ".join(str(v) for v in known.values() if isinstance(v, str)).lower()
+        score = sum(len(re.findall(p, text)) * w for p, w in vocab.SENTIMENT_WORDS)
+        return "Positive" if score > 0 else "Negative" if score < 0 else "Neutral"
 
     def _named(self, entity: str, known: dict) -> str:
         rng = self.rng

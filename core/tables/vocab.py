@@ -45,3 +45,9 @@ COLUMN_IDEAS = {
 LISTS = [(r"cuisine", CUISINES), (r"ingredient", INGREDIENTS), (r"meal", MEALS), (r"dish|recipe", DISHES),
          (r"categor", CATEGORIES), (r"region", REGIONS), (r"sentiment", SENTIMENTS), (r"archetype", ARCHETYPES),
          (r"fruit", ["apple", "orange", "banana", "strawberry", "mango", "pear", "peach", "grape", "kiwi", "cherry"])]
+ALIASES = {"usa": "North America", "us": "North America", "canada": "North America", "na": "North America",
+           "uk": "Europe", "eu": "Europe", "germany": "Europe", "france": "Europe", "apac": "Asia-Pacific",
+           "asia": "Asia-Pacific", "australia": "Asia-Pacific", "japan": "Asia-Pacific", "latam": "Latin America", "south america": "Latin America",
+           "brazil": "Latin America", "mexico": "Latin America", "mea": "Middle East"}
+SENTIMENT_WORDS = [(r"\b(?:great|love|loved|excellent|easy|worth|perfect|amazing|happy|good|best|fast|quickly)\b", 1),
+                   (r"\b(?:disappointing|disappointed|broke|broken|bad|poor|noisy|slow|worst|hate|only|fails?|refund)\b", -1)]
