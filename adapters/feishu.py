@@ -77,6 +77,8 @@ def _check_signature(channel, request: web.Request, raw: bytes) -> None:
 def _verify(channel, request: web.Request, raw: bytes) -> dict:
     """The plain event body: decrypted, signature and timestamp checked when an encrypt key is set,
     verification token checked when one is set. Malformed bodies are 400s."""
+    if not (channel.encrypt_key or channel.verification_token):  # nothing to authenticate with: no webhook
+        raise Unauthorized("This bot's Feishu channel has neither a verification token nor an encrypt key.")
     body = parse_json(raw)
     if not isinstance(body, dict):
         raise Invalid("The event body must be a JSON object.")

@@ -106,7 +106,7 @@ async def answer(dispatcher, bot, msg: IncomingMessage) -> None:
     if reply.private and msg.is_group and bot.group_privacy != "thread":
         # Rows computed under this user's filter must not show in a shared channel.
         await call(client.chat_update, channel=msg.chat, ts=progress_ts, text="I sent you the answer privately.")
-        if bot.group_privacy == "ephemeral":
+        if bot.group_privacy in ("private", "ephemeral"):
             await call(client.chat_postEphemeral, channel=msg.chat, user=msg.user, thread_ts=msg.thread, text=text, blocks=blocks)
             return
         opened = await call(client.conversations_open, users=msg.user)

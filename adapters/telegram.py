@@ -67,8 +67,9 @@ async def telegram_update(request: web.Request) -> web.Response:
     channel = bot.channels.telegram
     if channel is None:
         raise NotFound(f"Bot '{bot.id}' has no Telegram channel configured.")
-    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-    if channel.secret_token and not hmac.compare_digest(given.encode(), channel.secret_token.encode()):
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token") or ""
+    # No secret configured (a bot stored before it was required) means no webhook: fail closed.
+    if not channel.secret_token or not hmac.compare_digest(given.encode(), channel.secret_token.encode()):
         raise Unauthorized("Wrong or missing X-Telegram-Bot-Api-Secret-Token.")
     update = parse_json(await request.read())
     message = message_of(update)

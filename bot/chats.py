@@ -119,16 +119,17 @@ class ChatService:
                 await s.commit()
 
     async def history(self, chat_id: str, turns: int = 6) -> list[dict]:
-        """The last answered turns as {question, sql} (oldest first), for follow-up questions."""
+        """The last answered turns as {question, sql, answer, user} (oldest first), for follow-up questions."""
         msgs = await self.messages(chat_id)
-        out, question = [], None
+        out, question, user = [], None, None
         for m in msgs:
             if m.content.get("reset"):  # /reset: nothing before this point is context any more
                 out, question = [], None
             elif m.role == "human":
                 question = m.content.get("text", "") if m.status != "failed" or m.error != INTERRUPTED else None
+                user = m.content.get("user")
             elif m.role == "assistant" and question is not None:
-                out.append({"question": question, "sql": m.content.get("sql"), "answer": m.content.get("text")})
+                out.append({"question": question, "sql": m.content.get("sql"), "answer": m.content.get("text"), "user": user})
                 question = None
         return out[-turns:]
 

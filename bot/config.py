@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tabletalk.core.errors import Invalid
+
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
@@ -37,7 +39,7 @@ class SlackChannel(Strict):
 
 class TelegramChannel(Strict):
     token: str = Field(min_length=1)
-    secret_token: str | None = None
+    secret_token: str | None = None  # required (see require_webhook_secrets): Telegram sends it on every update
     api_base_url: str | None = None
     bot_username: str | None = None
 
@@ -65,7 +67,9 @@ class BotConfig(Strict):
     max_rows: int = Field(50, ge=1, le=10_000)
     access: Access = Field(default_factory=Access)
     channels: Channels = Field(default_factory=Channels)
-    group_privacy: Literal["thread", "ephemeral", "dm"] = "thread"
+    # How an answer a row filter shaped is delivered in a group or channel: `private` (the default:
+    # Slack ephemeral, Telegram and Feishu a direct message), `ephemeral`, `dm`, or `thread` (public).
+    group_privacy: Literal["private", "thread", "ephemeral", "dm"] = "private"
     source_file: str | None = Field(None, exclude=True)
 
 
@@ -77,4 +81,24 @@ class BotPatch(Strict):
     max_rows: int | None = Field(None, ge=1, le=10_000)
     access: Access | None = None
     channels: Channels | None = None
-    group_privacy: Literal["thread", "ephemeral", "dm"] | None = None
+    group_privacy: Literal["private", "thread", "ephemeral", "dm"] | None = None
+
+
+def webhook_secret_problems(cfg: BotConfig) -> list[tuple[tuple, str]]:
+    """(field location, sentence) for each channel whose webhook could be forged: anyone who knows the
+    URL could otherwise post deliveries as any user. Slack's signing secret is required by its model."""
+    problems = []
+    telegram, feishu = cfg.channels.telegram, cfg.channels.feishu
+    if telegram is not None and not (telegram.secret_token or "").strip():
+        problems.append((("channels", "telegram", "secret_token"),
+                         "a Telegram channel needs a secret_token (sent by Telegram on every update, checked here)"))
+    if feishu is not None and not ((feishu.verification_token or "").strip() or (feishu.encrypt_key or "").strip()):
+        problems.append((("channels", "feishu", "verification_token"),
+                         "a Feishu channel needs a verification_token or an encrypt_key to authenticate its events"))
+    return problems
+
+
+def require_webhook_secrets(cfg: BotConfig) -> None:
+    """Invalid (a 400 over REST) naming the first channel field that is missing."""
+    for loc, sentence in webhook_secret_problems(cfg):
+        raise Invalid(f"Invalid bot: '{'.'.join(loc)}': {sentence}.")

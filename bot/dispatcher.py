@@ -140,11 +140,13 @@ class Dispatcher:
         access = await self.resolve_access(bot, msg)
         if chat is not None and chat.role_id:  # chosen by an admin when the chat was made: see what the role sees
             access = Access(chat.role_id, chat.role_variables, True)
-        if not access.allowed:
+        refused = await self._refusal(bot, msg, access)
+        if refused:
+            log.info("bot %s refused %s user %s: %s", bot.id, msg.platform, msg.user, refused)
             return Reply(text=NO_ACCESS, error="no_access")
         if command in self._commands:
             return await self._commands[command](bot, msg, chat, access)
-        generated = await generate_table(self.core.tables, text)
+        generated = await generate_table(self.core.tables, text, may_create=msg.asker.may("priv_asker"))
         if generated is not None:
             return generated
         if chat is None:
@@ -154,27 +156,40 @@ class Dispatcher:
 
     # --- access -----------------------------------------------------------------------------
     async def resolve_access(self, bot: BotConfig, msg: IncomingMessage) -> Access:
-        """First matching `access.users` rule, else `access.default`. With neither, the user is
-        refused when the bot has access rules or its datasources have policies; otherwise the bot is open."""
+        """The role the bot's rules name for this user: a role bound to the caller's key first, then the
+        first matching `access.users` rule, then `access.default`. A bot with user rules refuses anyone
+        else but administrators. Whether the role may be used (an empty, null or unknown role, or none
+        on a datasource with policies, is a refusal) is `PolicyService.scope_for`'s decision."""
+        asker = msg.asker
+        if asker.bound:
+            return Access(asker.role_id, asker.role_variables, True)
         names = {msg.user, msg.user_name} - {None}
         for rule in bot.access.users:
             if rule.platform in ("*", msg.platform) and rule.user in names:
                 return Access(rule.role, rule.variables, True)
         if bot.access.default is not None:
             return Access(bot.access.default.role, bot.access.default.variables, True)
-        if msg.is_admin:  # administrators manage the policies; unscoped unless a rule above names them
+        if asker.admin:  # administrators manage the policies; unscoped unless a rule above names them
             return Access(None, {}, True)
-        if bot.access.users:
-            return Access(None, {}, False)
+        return Access(None, {}, not bot.access.users)
+
+    async def _refusal(self, bot: BotConfig, msg: IncomingMessage, access: Access) -> str | None:
+        """Why this user may not ask this bot (None when they may), checked on every datasource."""
+        if not access.allowed:
+            return "no rule of the bot names this user"
         for ds_id in bot.datasource_ids:
-            if await self.core.policies.list_policies(datasource_id=ds_id):
-                return Access(None, {}, False)
-        return Access(None, {}, True)
+            try:
+                await self.core.policies.scope_for(msg.asker, ds_id, access.role, access.variables)
+            except TableTalkError as exc:  # unknown role, missing variable, no role under a policy...
+                return exc.detail
+        return None
 
     # --- answering --------------------------------------------------------------------------
     async def _answer(self, bot: BotConfig, msg: IncomingMessage, chat: Chat, access: Access, human,
                       progress: Progress | None, events: Events | None) -> Reply:
-        history = await self.chats.history(chat.id)
+        # In a shared thread each user's follow-ups build on their own turns only: another user's
+        # SQL carries that user's filter values.
+        history = [h for h in await self.chats.history(chat.id) if h.get("user") in (None, msg.user)]
         if progress:
             await progress("Working on it…")
 
@@ -186,7 +201,7 @@ class Dispatcher:
             answer = None
             for ds_id in bot.datasource_ids:
                 ask = Ask(datasource_id=ds_id, question=msg.text, role_id=access.role, role_variables=access.variables,
-                          history=history, chart=True, max_rows=bot.max_rows, progress=on_step)
+                          principal=msg.asker, history=history, chart=True, max_rows=bot.max_rows, progress=on_step)
                 answer = await self.core.pipeline.run(ask, "chat")
                 if answer.status == "success" or answer.not_permitted:
                     break
@@ -225,7 +240,7 @@ class Dispatcher:
         lines = []
         for ds_id in bot.datasource_ids:
             schema = await self.core.metadata.schema(ds_id)
-            scope = await self.core.policies.scope(access.role, access.variables, ds_id)
+            scope = await self.core.policies.scope_for(msg.asker, ds_id, access.role, access.variables)
             visible = scope.visible({t.name.lower() for t in schema.tables})
             for t in schema.restricted_to(visible).tables:
                 desc = f" — {t.description}" if t.description else ""
@@ -235,7 +250,9 @@ class Dispatcher:
 
     async def _sql(self, bot: BotConfig, msg: IncomingMessage, chat, access: Access) -> Reply:
         chat = chat or await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
-        last = next((h for h in reversed(await self.chats.history(chat.id)) if h.get("sql")), None)
+        # Only this user's own queries: in a shared thread another user's SQL shows their filter values.
+        last = next((h for h in reversed(await self.chats.history(chat.id))
+                     if h.get("sql") and h.get("user") in (None, msg.user)), None)
         if last is None:
             return Reply(text="There is no previous query in this conversation yet.")
         return Reply(text=f"The last answer came from this SQL:\n{last['sql']}", sql=last["sql"])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tabletalk.core.policy.principal import PLATFORM_USER, Principal
+
 
 @dataclass
 class IncomingMessage:
@@ -17,6 +19,14 @@ class IncomingMessage:
     attachments: list[dict] = field(default_factory=list)
     user_name: str | None = None
     is_admin: bool = False  # asked with an admin API key (REST): unrestricted unless a rule names it
+    principal: Principal | None = None  # the REST caller's key (scope, bound role); platform users: a visitor
+
+    @property
+    def asker(self) -> Principal:
+        """Who asks, for access decisions."""
+        if self.principal is not None:
+            return self.principal
+        return Principal(scope="priv_admin") if self.is_admin else PLATFORM_USER
 
     @property
     def conversation_key(self) -> str:

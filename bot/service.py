@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from tabletalk.bot.config import BotConfig, BotPatch
+from tabletalk.bot.config import BotConfig, BotPatch, require_webhook_secrets
 from tabletalk.config.bots import ConfigFileError, bot_files, load_bot_file
 from tabletalk.core.errors import Conflict
 from tabletalk.core.runtime import Core
@@ -27,6 +27,12 @@ def bot_view(bot: Bot) -> dict:
             "created_at": iso(bot.created_at), "modified_at": iso(bot.modified_at)}
 
 
+def public_bot_view(bot: Bot) -> dict:
+    """What a non-admin key sees of a bot: never its access rules (who maps to which role) or channels."""
+    return {"id": bot.id, "name": bot.name, "welcome_message": bot.welcome_message,
+            "sample_questions": bot.sample_questions}
+
+
 class BotService:
     def __init__(self, core: Core):
         self.core = core
@@ -37,6 +43,7 @@ class BotService:
         return [(await self.core.datasources.find(ref)).id for ref in refs]
 
     async def create(self, cfg: BotConfig, *, source_file: str | None = None) -> Bot:
+        require_webhook_secrets(cfg)
         ids = await self._resolve_datasources(cfg.datasource_ids)
         async with self.store.session() as s:
             existing = await s.get(Bot, cfg.id)
@@ -93,6 +100,7 @@ class BotService:
         if "channels" in changes and changes["channels"] is not None:
             changes["channels"] = merge_secrets(current["channels"], changes["channels"])
         merged = BotConfig.model_validate({**current, **{k: v for k, v in changes.items() if v is not None}})
+        require_webhook_secrets(merged)
         async with self.store.session() as s:
             row = await s.get(Bot, bot_id)
             row.name, row.welcome_message, row.sample_questions = merged.name, merged.welcome_message, merged.sample_questions

@@ -39,11 +39,18 @@ def parse(text: str) -> tuple[int, str, list[dict]] | None:
     return int(m.group(1)), m.group(2).strip().lower(), columns
 
 
-async def generate_table(tables, text: str) -> Reply | None:
-    """The reply for a generation request, or None when the text is not one."""
+NOT_ALLOWED = ("Creating tables from a chat needs an asker or admin API key; "
+               "chat platform users and visitor keys can only ask questions.")
+
+
+async def generate_table(tables, text: str, *, may_create: bool) -> Reply | None:
+    """The reply for a generation request, or None when the text is not one. Only callers whose
+    scope may create tables over REST (asker and admin keys) may do it from a chat."""
     parsed = parse(text)
     if parsed is None:
         return None
+    if not may_create:
+        return Reply(text=NOT_ALLOWED, error="not_permitted")
     count, entity, columns = parsed
     if count > MAX_ROWS:
         return Reply(text=f"I can generate up to {MAX_ROWS} rows in a chat; use the API for more.", error="too_many_rows")

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tabletalk.bot.config import BotConfig
+from tabletalk.bot.config import BotConfig, webhook_secret_problems
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -115,6 +115,9 @@ def load_bot_file(path: Path) -> BotFile:
                 full = loc + tuple(err["loc"])
                 raise ConfigFileError(f"{path}:{_line_of(node, full)}: {'.'.join(map(str, full))}: {err['msg']}") from None
             if isinstance(obj, BotConfig):
+                for where, sentence in webhook_secret_problems(obj):
+                    full = loc + where
+                    raise ConfigFileError(f"{path}:{_line_of(node, full)}: {'.'.join(map(str, full))}: {sentence}")
                 obj.source_file = str(path)
             target.append(obj)
     return out

@@ -1,22 +1,29 @@
-"""API keys: creation (secret shown once), hashed storage, scopes, revocation, admin bootstrap."""
+"""API keys and tokens: creation (secret shown once), hashed storage, scopes, an optional bound role
+and expiry, revocation, admin bootstrap. A token is a key minted for one end user, usually short-lived."""
 from __future__ import annotations
 
 import hashlib
 import logging
 import secrets
 import time
+from datetime import datetime, timedelta, timezone
 
 from sqlmodel import select
 
 from tabletalk.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from tabletalk.core.store.db import Store
+from tabletalk.core.policy.principal import SCOPE_RANKS
+from tabletalk.core.policy.variables import VariableSpec, validate_variables
 from tabletalk.core.store.models import ApiKey, iso, utcnow
 
 log = logging.getLogger(__name__)
 
 # Higher rank includes the powers of lower ranks.
-SCOPES = {"priv_visitor": 1, "priv_asker": 2, "priv_admin": 3}
+SCOPES = SCOPE_RANKS
 _CACHE_TTL = 5.0  # seconds a verified key is trusted without a lookup (bounds revocation delay across instances)
+PREFIX_CHARS = 4  # what a listing shows of a secret ("tt_" and one character)
+DEFAULT_TOKEN_TTL = 3600
+MAX_TOKEN_TTL = 366 * 24 * 3600
 
 
 def hash_key(secret: str) -> str:
@@ -25,28 +32,75 @@ def hash_key(secret: str) -> str:
 
 def key_view(key: ApiKey) -> dict:
     """What a listing shows: the prefix, never the secret nor its hash."""
-    return {"id": key.id, "name": key.name, "prefix": key.prefix, "scope": key.scope, "bot_ids": key.bot_ids,
+    return {"id": key.id, "name": key.name, "kind": key.kind or "key", "prefix": key.prefix, "scope": key.scope,
+            "bot_ids": key.bot_ids, "role_id": key.role_id, "role_variables": key.role_variables or {},
+            "user_profile": key.user_profile or {}, "expires_at": iso(key.expires_at),
             "created_at": iso(key.created_at), "revoked_at": iso(key.revoked_at)}
 
 
+def _aware(dt: datetime | None) -> datetime | None:
+    """SQLite hands stored UTC timestamps back without a zone."""
+    return dt if dt is None or dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def expired(key: ApiKey) -> bool:
+    return key.expires_at is not None and _aware(key.expires_at) <= utcnow()
+
+
 class KeyService:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, policies=None):
         self.store = store
+        self.policies = policies  # PolicyService: checks the role a key is bound to
         self._cache: dict[str, tuple[float, ApiKey]] = {}
 
-    async def create(self, scope: str, name: str = "", bot_ids: list[str] | None = None) -> tuple[ApiKey, str]:
+    async def create(self, scope: str, name: str = "", bot_ids: list[str] | None = None, *,
+                     role_id: str | None = None, role_variables: dict | None = None, ttl: int | None = None,
+                     user_profile: dict | None = None, kind: str = "key") -> tuple[ApiKey, str]:
+        """Store a new key; returns it with its secret (shown once). With `role_id` every query the key
+        makes is scoped to that role and `role_variables` (checked against the role's declarations
+        now); with `ttl` (seconds) it stops working after that long."""
         if scope not in SCOPES:
             raise Invalid(f"Unknown scope '{scope}'. Use one of: {', '.join(SCOPES)}.")
+        role_id, role_variables = await self._checked_role(role_id, role_variables)
+        if ttl is not None and not 0 < ttl <= MAX_TOKEN_TTL:
+            raise Invalid(f"token_ttl must be between 1 and {MAX_TOKEN_TTL} seconds.")
         secret = "tt_" + secrets.token_urlsafe(32)
-        key = ApiKey(name=name, prefix=secret[:10], key_hash=hash_key(secret), scope=scope, bot_ids=bot_ids or [])
+        key = ApiKey(name=name, prefix=secret[:PREFIX_CHARS], key_hash=hash_key(secret), scope=scope, bot_ids=bot_ids or [],
+                     kind=kind, role_id=role_id, role_variables=role_variables, user_profile=dict(user_profile or {}),
+                     expires_at=None if ttl is None else utcnow() + timedelta(seconds=ttl))
         async with self.store.session() as s:
             s.add(key)
             await s.commit()
         return key, secret
 
+    async def create_token(self, *, scope: str = "priv_asker", role_id: str | None = None,
+                           role_variables: dict | None = None, ttl: int | None = DEFAULT_TOKEN_TTL,
+                           user_profile: dict | None = None, bot_ids: list[str] | None = None,
+                           name: str = "") -> tuple[ApiKey, str]:
+        """A token for one end user: a key that expires (default an hour) and usually carries the
+        user's role, so an application can hand it to a browser without letting the user pick a role.
+        What AskTable's `POST /v1/auth/tokens {ak_role, chat_role, user_profile, token_ttl}` makes."""
+        return await self.create(scope, name or "token", bot_ids, role_id=role_id, role_variables=role_variables,
+                                 ttl=ttl, user_profile=user_profile, kind="token")
+
+    async def _checked_role(self, role_id: str | None, values: dict | None) -> tuple[str | None, dict]:
+        if role_id is None:
+            if values:
+                raise Invalid("role_variables were given without a role_id to bind them to.")
+            return None, {}
+        if not str(role_id).strip():
+            raise Invalid("role_id is empty; name a role, or leave role_id out for a key without a role.")
+        if self.policies is None:
+            raise Invalid("Keys bound to a role need the policy service.")
+        role = await self.policies.get_role(role_id)
+        specs = [VariableSpec(name=v["name"], type=v.get("type", "string"), required=v.get("required", True))
+                 for v in role.variables]
+        return role.id, validate_variables(specs, dict(values or {}))
+
     async def list(self) -> list[ApiKey]:
         async with self.store.session() as s:
-            return list((await s.exec(select(ApiKey).where(ApiKey.revoked_at == None).order_by(ApiKey.created_at))).all())  # noqa: E711
+            rows = (await s.exec(select(ApiKey).where(ApiKey.revoked_at == None).order_by(ApiKey.created_at))).all()  # noqa: E711
+        return [k for k in rows if not expired(k)]
 
     async def revoke(self, key_id: str) -> None:
         async with self.store.session() as s:
@@ -67,13 +121,16 @@ class KeyService:
         digest = hash_key(secret.strip())
         hit = self._cache.get(digest)
         now = time.monotonic()
-        if hit and hit[0] > now:
+        if hit and hit[0] > now and not expired(hit[1]):
             return hit[1]
         async with self.store.session() as s:
             key = (await s.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
         if key is None or key.revoked_at is not None:
             self._cache.pop(digest, None)
             raise Unauthorized("Invalid or revoked API key.")
+        if expired(key):
+            self._cache.pop(digest, None)
+            raise Unauthorized("This token has expired; ask the application for a new one.")
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now + _CACHE_TTL, key)
@@ -85,7 +142,7 @@ class KeyService:
             if configured:
                 digest = hash_key(configured)
                 if (await s.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first() is None:
-                    s.add(ApiKey(name="TABLETALK_ADMIN_KEY", prefix=configured[:10], key_hash=digest, scope="priv_admin"))
+                    s.add(ApiKey(name="TABLETALK_ADMIN_KEY", prefix=configured[:PREFIX_CHARS], key_hash=digest, scope="priv_admin"))
                     await s.commit()
                 return None
             admins = (await s.exec(select(ApiKey).where(ApiKey.scope == "priv_admin", ApiKey.revoked_at == None))).first()  # noqa: E711

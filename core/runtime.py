@@ -32,11 +32,11 @@ class Core:
         self.store = Store(settings.resolved_database_url)
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         self.box = SecretBox.from_home(self.home, secret)
-        self.keys = KeyService(self.store)
+        self.policies = PolicyService(self.store)
+        self.keys = KeyService(self.store, self.policies)
         self.datasources = DatasourceService(self.store, self.box, self.home)
         self.metadata = MetadataService(self.store, self.datasources, value_cap=settings.value_index_cap)
         self.metadata.embed = self._embedder()
-        self.policies = PolicyService(self.store)
         self.training = TrainingService(self.store)
         self.llm = ModelRegistry.from_settings(settings)
         self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,

@@ -6,7 +6,7 @@ from aiohttp import web
 from tabletalk.adapters.rest.app import DISPATCHER
 from tabletalk.adapters.rest.http import API_KEY, Paging, json_response, no_content, paged, parse_body, parse_query, requires
 from tabletalk.bot.config import BotConfig, BotPatch
-from tabletalk.bot.service import bot_view
+from tabletalk.bot.service import bot_view, public_bot_view
 from tabletalk.core.errors import NotFound
 
 routes = web.RouteTableDef()
@@ -15,6 +15,11 @@ routes = web.RouteTableDef()
 def _allowed(request: web.Request) -> list[str] | None:
     key = request[API_KEY]
     return key.bot_ids if key.scope == "priv_visitor" else None
+
+
+def _view(request: web.Request):
+    """Administrators see the whole bot (secrets masked); other keys its name, welcome and samples."""
+    return bot_view if request[API_KEY].scope == "priv_admin" else public_bot_view
 
 
 @routes.post("/bots")
@@ -29,21 +34,22 @@ async def create_bot(request: web.Request) -> web.Response:
 @routes.get("/bots")
 @requires("priv_visitor", query=Paging)
 async def list_bots(request: web.Request) -> web.Response:
-    """List bots, paged (a visitor key sees only its bots)."""
+    """List bots, paged (a visitor key sees only its bots; non-admins never see access rules)."""
     q = parse_query(request, Paging)
     bots = await request.app[DISPATCHER].bots.list(_allowed(request))
-    return json_response(paged([bot_view(b) for b in bots], q))
+    view = _view(request)
+    return json_response(paged([view(b) for b in bots], q))
 
 
 @routes.get("/bots/{bot_id}")
 @requires("priv_visitor")
 async def get_bot(request: web.Request) -> web.Response:
-    """One bot (channel secrets masked)."""
+    """One bot (channel secrets masked; non-admins see name, welcome and sample questions)."""
     bot_id = request.match_info["bot_id"]
     allowed = _allowed(request)
     if allowed is not None and bot_id not in allowed:
         raise NotFound(f"Bot '{bot_id}' does not exist.")
-    return json_response(bot_view(await request.app[DISPATCHER].bots.get_row(bot_id)))
+    return json_response(_view(request)(await request.app[DISPATCHER].bots.get_row(bot_id)))
 
 
 @routes.patch("/bots/{bot_id}")

@@ -12,6 +12,7 @@ from tabletalk.adapters.rest.http import (API_KEY, Paging, dumps, json_response,
 from tabletalk.bot.chats import chat_view
 from tabletalk.bot.messages import IncomingMessage, Reply
 from tabletalk.core.errors import Forbidden, NotFound, TableTalkError, Unprocessable
+from tabletalk.core.policy.principal import Principal
 from tabletalk.core.store.models import iso, utcnow
 
 routes = web.RouteTableDef()
@@ -30,10 +31,12 @@ class MessageCreate(BaseModel):
 
 
 async def _chat_for(request: web.Request):
-    """The chat in the URL, if this key may use it (visitors: only their bots' chats they created)."""
+    """The chat in the URL, if this key may use it: administrators any, everyone else only the chats
+    they created (visitors: of their bots). Platform conversations have no owner key: admin-only."""
     key = request[API_KEY]
     chat = await request.app[DISPATCHER].chats.get(request.match_info["chat_id"])
-    if key.scope == "priv_visitor" and (chat.bot_id not in key.bot_ids or chat.owner_key_id != key.id):
+    if key.scope != "priv_admin" and (chat.owner_key_id != key.id or
+                                      (key.scope == "priv_visitor" and chat.bot_id not in key.bot_ids)):
         raise NotFound(f"Chat '{chat.id}' does not exist.")
     return chat
 
@@ -70,13 +73,13 @@ async def create_chat(request: web.Request) -> web.Response:
 @routes.get("/chats")
 @requires("priv_visitor", query=Paging)
 async def list_chats(request: web.Request) -> web.Response:
-    """List conversations, paged (a visitor sees its own)."""
+    """List conversations, paged (administrators see all; anyone else the chats they created)."""
     q = parse_query(request, Paging)
     key = request[API_KEY]
-    visitor = key.scope == "priv_visitor"
+    admin = key.scope == "priv_admin"
     items, total = await request.app[DISPATCHER].chats.list(page=q.page, size=q.size,
-                                                          bot_ids=key.bot_ids if visitor else None,
-                                                          owner_key_id=key.id if visitor else None)
+                                                          bot_ids=key.bot_ids if key.scope == "priv_visitor" else None,
+                                                          owner_key_id=None if admin else key.id)
     return json_response(page_of([chat_view(c) for c in items], total, q))
 
 
@@ -116,7 +119,8 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     key = request[API_KEY]
     dispatcher = request.app[DISPATCHER]
     msg = IncomingMessage(bot_id=chat.bot_id, platform="rest", user=key.id, user_name=key.name or None,
-                          chat=chat.id, text=body.question, is_admin=key.scope == "priv_admin")
+                          chat=chat.id, text=body.question, is_admin=key.scope == "priv_admin",
+                          principal=Principal.of_key(key))
     if not (body.stream or "text/event-stream" in request.headers.get("Accept", "")):
         reply = await dispatcher.handle(msg, chat=chat)
         return json_response(_reply_body(chat.id, reply))

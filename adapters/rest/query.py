@@ -10,6 +10,7 @@ from tabletalk.core.errors import NotFound
 from tabletalk.core.nlq.charts import render_png
 from tabletalk.core.nlq.history import KINDS
 from tabletalk.core.nlq.pipeline import Ask
+from tabletalk.core.policy.principal import Principal
 
 routes = web.RouteTableDef()
 
@@ -29,7 +30,7 @@ async def _run(request: web.Request, kind: str) -> web.Response:
     core = core_of(request)
     ask = Ask(datasource_id=body.datasource_id, question=body.question, role_id=body.role_id,
               role_variables=body.role_variables, execute=kind != "q2s", chart=kind == "q2w",
-              max_rows=body.max_rows, model=body.model)
+              max_rows=body.max_rows, model=body.model, principal=Principal.of_key(request[API_KEY]))
     answer = await core.pipeline.run(ask, kind)
     if kind in KINDS:
         await core.history.record(kind, ask, answer, owner_key_id=request[API_KEY].id)

@@ -16,6 +16,7 @@ class Canvas(SQLModel, table=True):
     datasource_id: str = Field(index=True)
     role_id: str | None = None
     role_variables: dict = Field(default_factory=dict, sa_column=Column(JSON))
+    owner_key_id: str | None = None  # the key that created it: askers see only their own
     created_at: datetime = Field(default_factory=utcnow)
     modified_at: datetime = Field(default_factory=utcnow)
 

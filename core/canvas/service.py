@@ -15,6 +15,7 @@ from tabletalk.core.errors import Invalid, NotFound, TableTalkError
 from tabletalk.core.nlq.answer import fmt, template_answer
 from tabletalk.core.nlq.charts import choose_chart, render_png
 from tabletalk.core.nlq.pipeline import Ask, Pipeline
+from tabletalk.core.policy.principal import Principal
 from tabletalk.core.store.db import Store
 from tabletalk.core.store.models import iso, utcnow
 
@@ -65,20 +66,29 @@ class CanvasService:
         self.datasources = datasources
 
     # --- canvases ---------------------------------------------------------------------------
-    async def create(self, name: str, datasource_id: str, role_id: str | None, role_variables: dict) -> Canvas:
+    async def create(self, name: str, datasource_id: str, role_id: str | None, role_variables: dict,
+                     owner_key_id: str | None = None) -> Canvas:
         await self.datasources.get(datasource_id)
-        canvas = Canvas(name=name, datasource_id=datasource_id, role_id=role_id, role_variables=role_variables)
+        canvas = Canvas(name=name, datasource_id=datasource_id, role_id=role_id, role_variables=role_variables,
+                        owner_key_id=owner_key_id)
         async with self.store.session() as s:
             s.add(canvas)
             await s.commit()
         return canvas
 
-    async def get(self, canvas_id: str) -> Canvas:
-        return await self.store.fetch(Canvas, canvas_id, "Canvas")
+    async def get(self, canvas_id: str, principal: Principal | None = None) -> Canvas:
+        """The canvas; with a principal, only if it may see it (administrators all, others their own)."""
+        canvas = await self.store.fetch(Canvas, canvas_id, "Canvas")
+        if principal is not None and not principal.admin and canvas.owner_key_id != principal.key_id:
+            raise NotFound(f"Canvas '{canvas_id}' does not exist.")
+        return canvas
 
-    async def list(self) -> list[Canvas]:
+    async def list(self, principal: Principal | None = None) -> list[Canvas]:
+        q = select(Canvas)
+        if principal is not None and not principal.admin:
+            q = q.where(Canvas.owner_key_id == principal.key_id)
         async with self.store.session() as s:
-            return list((await s.exec(select(Canvas).order_by(Canvas.created_at))).all())
+            return list((await s.exec(q.order_by(Canvas.created_at))).all())
 
     async def update(self, canvas_id: str, changes: dict) -> Canvas:
         async with self.store.session() as s:
@@ -173,16 +183,16 @@ class CanvasService:
             await s.commit()
 
     # --- running ----------------------------------------------------------------------------
-    async def run(self, canvas_id: str, node_id: str) -> AsyncIterator[dict]:
-        """Run one node, yielding the spec's events: text, tool_use, tool_result, complete | error."""
-        canvas = await self.get(canvas_id)
+    async def run(self, canvas_id: str, node_id: str, principal: Principal | None = None) -> AsyncIterator[dict]:
+        """Run one node as `principal`, yielding the spec's events: text, tool_use, tool_result, complete | error."""
+        canvas = await self.get(canvas_id, principal)
         node = await self.node(canvas_id, node_id)
         parents = [await self.node(canvas_id, p) for p in node.parent_ids]
         queue: asyncio.Queue = asyncio.Queue()
 
         async def worker():
             try:
-                await self._execute(canvas, node, parents, queue.put)
+                await self._execute(canvas, node, parents, queue.put, principal)
             finally:
                 await queue.put(None)
 
@@ -195,13 +205,14 @@ class CanvasService:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def _execute(self, canvas: Canvas, node: CanvasNode, parents: list[CanvasNode], emit) -> bool:
+    async def _execute(self, canvas: Canvas, node: CanvasNode, parents: list[CanvasNode], emit,
+                       principal: Principal | None) -> bool:
         await self._save(node, status="running", started_at=utcnow(), error=None)
         try:
             not_ready = [p.id for p in parents if p.status != "completed"]
             if not_ready:
                 raise Invalid(f"Parent node(s) {', '.join(not_ready)} have no result yet; run them first.")
-            data = await self._compute(canvas, node, parents, emit)
+            data = await self._compute(canvas, node, parents, emit, principal or Principal())
         except TableTalkError as exc:
             await self._save(node, status="failed", error=exc.detail, completed_at=utcnow())
             await emit({"type": "error", "error": exc.detail})
@@ -215,7 +226,8 @@ class CanvasService:
         await emit({"type": "complete", "data": data})
         return True
 
-    async def _compute(self, canvas: Canvas, node: CanvasNode, parents: list[CanvasNode], emit) -> dict:
+    async def _compute(self, canvas: Canvas, node: CanvasNode, parents: list[CanvasNode], emit,
+                       principal: Principal) -> dict:
         if node.type == "text":
             await emit({"type": "text", "text": f"Summarising {len(parents)} parent result(s)..."})
             lines = []
@@ -243,16 +255,16 @@ class CanvasService:
         history = [{"question": data_parent.question, "sql": data_parent.data["sql"]}] if data_parent else []
         answer = await self.pipeline.run(Ask(
             datasource_id=canvas.datasource_id, question=node.question or node.title, role_id=canvas.role_id,
-            role_variables=canvas.role_variables, history=history, chart=node.type == "chart",
+            role_variables=canvas.role_variables, principal=principal, history=history, chart=node.type == "chart",
             sql=node.sql if node.type == "sql" else None, progress=progress), "canvas")
         if answer.status != "success":
             raise Invalid(answer.message or "The node could not be answered.")
         return {"sql": answer.sql, "description": answer.answer, "dataframe": answer.dataframe,
                 "chart": answer.chart}
 
-    async def batch_refresh(self, canvas_id: str, node_ids: list[str]) -> dict:
+    async def batch_refresh(self, canvas_id: str, node_ids: list[str], principal: Principal | None = None) -> dict:
         """Re-run the nodes and everything downstream, parents before children, independent ones together."""
-        canvas = await self.get(canvas_id)
+        canvas = await self.get(canvas_id, principal)
         all_nodes = {n.id: n for n in await self.nodes(canvas_id)}
         missing = [n for n in node_ids if n not in all_nodes]
         if missing:
@@ -283,7 +295,7 @@ class CanvasService:
             async def ignore(_event):
                 return None
 
-            ok = await self._execute(canvas, node, parents, ignore)
+            ok = await self._execute(canvas, node, parents, ignore, principal)
             done[nid].set_result(ok)
 
         await asyncio.gather(*(run_one(n) for n in order))

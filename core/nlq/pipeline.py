@@ -18,6 +18,7 @@ from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq import builtin
 from tabletalk.core.nlq.answer import template_answer
 from tabletalk.core.nlq.charts import chart_code, chart_kind, choose_chart
+from tabletalk.core.policy.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,9 @@ Progress = Callable[[str, dict], Awaitable[None]]
 class Ask:
     datasource_id: str
     question: str
-    role_id: str | None = None
+    role_id: str | None = None          # the role the request names; a role bound to the principal wins
     role_variables: dict = field(default_factory=dict)
+    principal: Principal = field(default_factory=Principal)  # who asks (default: an anonymous visitor)
     history: list[dict] = field(default_factory=list)  # earlier turns: {"question", "sql"}
     execute: bool = True
     chart: bool = False
@@ -100,7 +102,7 @@ class Pipeline:
         if not answer.question and not ask.sql:
             raise Invalid("The question is empty.")
         ds = await self.datasources.get(ask.datasource_id)
-        scope = await self.policies.scope(ask.role_id, ask.role_variables, ds.id)
+        scope = await self.policies.scope_for(ask.principal, ds.id, ask.role_id, ask.role_variables)
         try:
             full = await self.metadata.schema(ds.id)
             all_tables = {t.name.lower() for t in full.tables}

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from tabletalk.core.errors import Conflict, Invalid, NotFound
+from tabletalk.core.errors import Conflict, Forbidden, Invalid, NotFound
+from tabletalk.core.policy.principal import Principal
 from tabletalk.core.policy.rewrite import Rule, apply_policies, visible_tables
 from tabletalk.core.policy.variables import VariableSpec, validate_variables
 from tabletalk.core.store.db import Store
@@ -32,10 +33,15 @@ class Scope:
     rules: list[Rule] = field(default_factory=list)
     values: dict = field(default_factory=dict)
     role_name: str | None = None
+    role_id: str | None = None
+    # False only for an administrator asking without a role: everyone else is held to the rewriter
+    # (hidden columns and tables, table names checked) even on a datasource without policies.
+    restricted: bool = True
 
     @property
     def filtered(self) -> bool:
-        return bool(self.rules)
+        """A row filter shapes this asker's answers (so they are private in shared channels)."""
+        return any(r.row_filter for r in self.rules)
 
     def visible(self, all_tables: set[str]) -> set[str] | None:
         return visible_tables(self.rules, all_tables) if self.rules else None
@@ -145,10 +151,34 @@ class PolicyService:
             return set()
         return visible_tables([Rule(table=r["table"], row_filter=r.get("row_filter")) for r in rules], all_tables) or set()
 
-    async def scope(self, role_id: str | None, values: dict | None, datasource_id: str) -> Scope:
-        """Bind a role's variables for one datasource. No role → no filter (admin/unscoped access)."""
-        if not role_id:
-            return Scope()
+    async def scope_for(self, principal: Principal, datasource_id: str, role_id: str | None = None,
+                        role_variables: dict | None = None) -> Scope:
+        """Which role applies to one request, decided here for every door (REST, chats, bots, canvas).
+
+        A role bound to the key or token wins over whatever the request names. Otherwise the named
+        role applies; an empty name is refused, never read as "no filter". With no role at all an
+        administrator is unscoped, and anyone else is refused on a datasource that has policies."""
+        if principal.bound:
+            role_id, role_variables = principal.role_id, principal.role_variables
+        if role_id is not None:
+            if not str(role_id).strip():
+                raise Forbidden("An empty role grants no access; name a role, or ask an administrator to map you to one.")
+            return await self.scope(role_id, role_variables, datasource_id)
+        if principal.admin:
+            return Scope(restricted=False)
+        if await self.has_policies(datasource_id):
+            raise Forbidden("This datasource has row-level policies, so every question needs a role: send role_id, "
+                            "or use an API key or token bound to a role.")
+        return Scope()
+
+    async def has_policies(self, datasource_id: str) -> bool:
+        async with self.store.session() as s:
+            return (await s.exec(select(Policy.id).where(Policy.datasource_id == datasource_id).limit(1))).first() is not None
+
+    async def scope(self, role_id: str, values: dict | None, datasource_id: str) -> Scope:
+        """Bind a named role's variables for one datasource (unknown role: NotFound)."""
+        if not role_id or not str(role_id).strip():
+            raise Forbidden("An empty role grants no access; name a role, or ask an administrator to map you to one.")
         role = await self.get_role(role_id)
         specs = [VariableSpec(name=v["name"], type=v.get("type", "string"), required=v.get("required", True))
                  for v in role.variables]
@@ -157,8 +187,8 @@ class PolicyService:
         rules = [Rule(table=r["table"], row_filter=r.get("row_filter") or None) for p in policies for r in p.rules]
         if not rules:
             # A role with no policy on this datasource sees nothing of it (deny by default).
-            return Scope(rules=[Rule(table="\x00no-table")], values=bound, role_name=role.name)
-        return Scope(rules=rules, values=bound, role_name=role.name)
+            return Scope(rules=[Rule(table="\x00no-table")], values=bound, role_name=role.name, role_id=role.id)
+        return Scope(rules=rules, values=bound, role_name=role.name, role_id=role.id)
 
 
 async def _name_is_free(s, name: str, but: str | None = None) -> None:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import DateTime, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -34,16 +34,36 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-def add_column_if_missing(table: str, column: str, ddl_type: str, default_sql: str | None = None) -> Callable[[Connection], None]:
-    """A migration step adding one column (idempotent)."""
+def add_column_if_missing(table: str, column: str, ddl_type, default_sql: str | None = None) -> Callable[[Connection], None]:
+    """A migration step adding one column (idempotent). `ddl_type` is DDL text or a SQLAlchemy type,
+    compiled for the store's engine (DATETIME on SQLite, TIMESTAMP on PostgreSQL)."""
 
     def apply(conn: Connection) -> None:
-        existing = {c["name"] for c in inspect(conn).get_columns(table)}
+        inspector = inspect(conn)
+        if table not in inspector.get_table_names():
+            return
+        existing = {c["name"] for c in inspector.get_columns(table)}
         if column not in existing:
+            ddl = ddl_type if isinstance(ddl_type, str) else ddl_type.compile(dialect=conn.dialect)
             default = f" DEFAULT {default_sql}" if default_sql is not None else ""
-            conn.execute(text(f'ALTER TABLE {table} ADD COLUMN {column} {ddl_type}{default}'))
+            conn.execute(text(f'ALTER TABLE {table} ADD COLUMN {column} {ddl}{default}'))
 
     return apply
+
+
+def steps(*parts: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    """Several migration steps as one."""
+
+    def apply(conn: Connection) -> None:
+        for part in parts:
+            part(conn)
+
+    return apply
+
+
+def _short_key_prefixes(conn: Connection) -> None:
+    # Listings showed the first ten characters of keys, TABLETALK_ADMIN_KEY's included: keep four.
+    conn.execute(text("UPDATE api_keys SET prefix = substr(prefix, 1, 4) WHERE length(prefix) > 4"))
 
 
 # Version 1 is the schema `create_all` makes; later releases append steps here.
@@ -51,6 +71,14 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", lambda conn: None),
     Migration(2, "chats.datasource_id", add_column_if_missing("chats", "datasource_id", "VARCHAR")),
     Migration(3, "chats.name", add_column_if_missing("chats", "name", "VARCHAR", "''")),
+    Migration(10, "api_keys carry a role and an expiry", steps(
+        add_column_if_missing("api_keys", "role_id", "VARCHAR"),
+        add_column_if_missing("api_keys", "role_variables", "JSON"),
+        add_column_if_missing("api_keys", "user_profile", "JSON"),
+        add_column_if_missing("api_keys", "expires_at", DateTime()),
+        add_column_if_missing("api_keys", "kind", "VARCHAR", "'key'"))),
+    Migration(11, "api key prefixes keep four characters", _short_key_prefixes),
+    Migration(12, "canvases remember who created them", add_column_if_missing("canvases", "owner_key_id", "VARCHAR")),
 ]
 
 

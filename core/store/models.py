@@ -39,6 +39,12 @@ class ApiKey(SQLModel, table=True):
     scope: str  # priv_admin | priv_asker | priv_visitor
     # For visitors: the bots (and so the chats of those bots) this key may use.
     bot_ids: list[str] = _json(list)
+    kind: str = "key"  # key | token (short-lived, minted for one end user)
+    # A bound role scopes every query made with the key, whatever a request body says.
+    role_id: str | None = None
+    role_variables: dict = _json(dict)
+    user_profile: dict = _json(dict)
+    expires_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
 
@@ -150,7 +156,7 @@ class Bot(SQLModel, table=True):
     max_rows: int = 50
     access: dict = _json(dict)
     channels: dict = _json(dict)  # secrets encrypted
-    group_privacy: str = "thread"
+    group_privacy: str = "private"
     source_file: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     modified_at: datetime = Field(default_factory=utcnow)

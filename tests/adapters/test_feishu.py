@@ -190,3 +190,25 @@ async def test_a_replay_after_its_dedup_record_is_pruned_is_refused(service):
     await fs.wait_for("patch")
     await service["app"][DELIVERIES].drain()
     assert len(fs.called("reply")) == 1
+
+
+async def test_a_bot_without_token_or_key_is_refused_and_its_webhook_answers_nothing(service):
+    """A forged event to a bot stored before a verification token or encrypt key was required."""
+    import aiohttp as _aiohttp
+
+    from tabletalk.adapters.rest.app import CORE
+    from tabletalk.core.store.models import Bot
+
+    fs, core = service["fs"], service["app"][CORE]
+    base = service["hook"].rsplit("/webhooks", 1)[0]
+    channel = {"app_id": "cli_1", "app_secret": "sec", "domain": fs.domain}
+    async with _aiohttp.ClientSession() as http:
+        resp = await http.post(f"{base}/api/v1/bots", headers=ADMIN, json={
+            "id": "open", "name": "Open", "datasource_ids": ["Demo shop"], "channels": {"feishu": channel}})
+        assert resp.status == 400 and "channels.feishu.verification_token" in (await resp.json())["detail"]
+        ds = (await (await http.get(f"{base}/api/v1/datasources", headers=ADMIN)).json())["items"][0]["id"]
+    await core.store.add(Bot(id="legacy", name="Legacy", datasource_ids=[ds], channels=core.box.seal({"feishu": channel})))
+    forged = fs.text_event("How many orders are there?", token="")
+    assert await fs.send_event(f"{base}/webhooks/feishu/legacy", forged) == 401
+    await service["app"][DELIVERIES].drain()
+    assert fs.called("reply") == [] and fs.called("send") == [] and fs.called("token") == []

@@ -121,7 +121,7 @@ async def test_chart_and_csv_are_uploaded(service):
 async def test_two_users_in_one_channel_get_their_own_rows(service):
     slack = service["slack"]
     await _city_role(service)
-    await _bot(service, access={"users": [
+    await _bot(service, group_privacy="thread", access={"users": [  # answers in the thread, by choice
         {"platform": "slack", "user": "UBERLIN", "role": "city", "variables": {"city": "Berlin"}},
         {"platform": "slack", "user": "UPARIS", "role": "city", "variables": {"city": "Paris"}}]})
     await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UBERLIN", ts="1.1"))
@@ -148,3 +148,16 @@ async def test_filtered_answers_stay_private_in_channels(service, privacy, metho
     assert [c.data["text"] for c in slack.called("chat.update")] == ["I sent you the answer privately."]
     private = slack.called("chat.postEphemeral") or [c for c in slack.called("chat.postMessage") if c.data["channel"].startswith("D")]
     assert private and private[0].data["text"].startswith(f"There are {customers_in(service['app'], 'Berlin')} customers.")
+
+
+async def test_filtered_answer_in_a_channel_is_not_posted_publicly_by_default(service):
+    slack = service["slack"]
+    await _city_role(service)
+    await _bot(service, access={"users": [  # no group_privacy: the default
+        {"platform": "slack", "user": "UBERLIN", "role": "city", "variables": {"city": "Berlin"}}]})
+    await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UBERLIN"))
+    ephemeral = (await slack.wait_for("chat.postEphemeral"))[0].data
+    await service["app"][DELIVERIES].drain()
+    assert ephemeral["user"] == "UBERLIN" and ephemeral["text"].startswith("There are ")
+    public = [c.data.get("text", "") for c in slack.called("chat.update") + slack.called("chat.postMessage")]
+    assert public and not any(t.startswith("There are ") for t in public), public

@@ -119,3 +119,24 @@ async def test_filtered_group_answer_goes_to_the_asker_privately(service):
     assert private and private[0]["text"].startswith(f"There are {rome} customers.")
     group_edits = [c.data["text"] for c in tg.called("editMessageText")]
     assert any("private message" in t for t in group_edits) and not any(t.startswith("There are ") for t in group_edits)
+
+
+async def test_a_bot_without_secret_token_is_refused_and_its_webhook_answers_nothing(service):
+    """A forged update (user 42, any chat) to a bot stored before secret tokens were required."""
+    from tabletalk.adapters.rest.app import CORE
+    from tabletalk.core.store.models import Bot
+
+    tg, core = service["tg"], service["app"][CORE]
+    base = service["hook"].rsplit("/webhooks", 1)[0]
+    channel = {"token": "123:ABC", "api_base_url": tg.api_url}
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(f"{base}/api/v1/bots", headers=ADMIN, json={
+            "id": "open", "name": "Open", "datasource_ids": ["Demo shop"], "channels": {"telegram": channel}})
+        assert resp.status == 400 and "channels.telegram.secret_token" in (await resp.json())["detail"]
+        ds = (await (await http.get(f"{base}/api/v1/datasources", headers=ADMIN)).json())["items"][0]["id"]
+    await core.store.add(Bot(id="legacy", name="Legacy", datasource_ids=[ds], channels=core.box.seal({"telegram": channel})))
+    hook = f"{base}/webhooks/telegram/legacy"
+    assert await tg.send_update(hook, None, tg.message("How many orders are there?", chat_id=9999)) == 401
+    assert await tg.send_update(hook, "", tg.message("How many orders are there?", chat_id=9999)) == 401
+    await service["app"][DELIVERIES].drain()
+    assert tg.calls == []

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tabletalk.adapters.rest.app import DISPATCHER, create_app
 from tabletalk.bot.dispatcher import NO_ACCESS
+from tabletalk.core.policy.principal import Principal
 from tests.conftest import ADMIN, make_settings
 from tests.fakes.chat_adapter import RecordingAdapter
 
@@ -58,12 +59,17 @@ async def hr(tmp_path):
             "role_id": role["id"], "datasource_id": ds["id"],
             "rules": [{"table": "employees", "row_filter": "office = '{{office}}'"}]})
         assert resp.status == 201, await resp.text()
+        everything = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "everything"})).json()
+        resp = await client.post("/api/v1/policies", headers=ADMIN, json={
+            "role_id": everything["id"], "datasource_id": ds["id"], "rules": [{"table": "*"}]})
+        assert resp.status == 201, await resp.text()
         resp = await client.post("/api/v1/bots", headers=ADMIN, json={
             "id": "hr-bot", "name": "HR", "datasource_ids": ["hr"],
             "access": {"users": [
                 {"platform": "test", "user": "alice", "role": "office", "variables": {"office": "Berlin"}},
                 {"platform": "test", "user": "bob", "role": "office", "variables": {"office": "Paris"}},
-                {"platform": "test", "user": "root"}]}})
+                {"platform": "test", "user": "nobody-role"},  # a rule naming no role: refused under policies
+                {"platform": "test", "user": "root", "role": "everything"}]}})
         assert resp.status == 201, await resp.text()
         yield client, RecordingAdapter(app[DISPATCHER], "hr-bot"), ds["id"]
 
@@ -89,6 +95,33 @@ async def test_unmapped_user_is_refused_politely(hr):
     _, adapter, _ = hr
     reply = await adapter.receive("mallory", "How many employees are there?")
     assert reply.text == NO_ACCESS and reply.dataframe is None
+
+
+async def test_a_rule_without_a_role_is_refused_on_a_policied_datasource(hr):
+    _, adapter, _ = hr
+    reply = await adapter.receive("nobody-role", "How many employees are there?")
+    assert reply.text == NO_ACCESS and reply.dataframe is None and reply.sql is None
+
+
+@pytest.mark.parametrize("role", ["", None, "no-such-role"])
+async def test_an_empty_null_or_unknown_default_role_answers_nothing(hr, role):
+    client, adapter, _ = hr
+    resp = await client.patch("/api/v1/bots/hr-bot", headers=ADMIN, json={"access": {"default": {"role": role}}})
+    assert resp.status == 200, await resp.text()
+    for question in ("How many employees are there?", "How many offices are there?", "/tables"):
+        reply = await adapter.receive("mallory", question, chat=f"empty-{role}")
+        assert reply.text == NO_ACCESS and reply.dataframe is None and reply.sql is None, reply
+
+
+async def test_sql_in_a_shared_thread_shows_only_the_users_own_queries(hr):
+    _, adapter, _ = hr
+    answered = await adapter.receive("alice", "How many employees are there?", chat="shared", is_group=True)
+    assert "Berlin" in answered.sql
+    theirs = await adapter.receive("bob", "/sql", chat="shared", is_group=True)
+    assert theirs.sql is None and "Berlin" not in theirs.text
+    follow_up = await adapter.receive("bob", "split that by office", chat="shared", is_group=True)
+    assert "Berlin" not in (follow_up.sql or "") + follow_up.text
+    assert (await adapter.receive("alice", "/sql", chat="shared", is_group=True)).sql == answered.sql
 
 
 async def test_commands(hr):
@@ -128,9 +161,18 @@ async def test_follow_up_refines_the_previous_query(hr):
     assert by_office == OFFICES, (first.sql, second.sql)
 
 
+async def test_chat_platform_users_cannot_create_tables(hr):
+    client, adapter, _ = hr
+    reply = await adapter.receive("root", "generate 20 sample secrets with name and code")
+    assert not reply.ok and reply.dataframe is None and "asker or admin" in reply.text
+    tables = await (await client.get("/api/v1/tables", headers=ADMIN)).json()
+    assert tables["total"] == 0, tables
+
+
 async def test_generate_sample_rows_from_chat(hr):
     _, adapter, _ = hr
-    reply = await adapter.receive("root", "generate 20 sample customers with name, city and signup date")
+    reply = await adapter.receive("root", "generate 20 sample customers with name, city and signup date",
+                                  principal=Principal(scope="priv_asker", key_id="key_test"))
     assert reply.ok and "20 customers" in reply.text
     assert reply.dataframe["columns"] == ["name", "city", "signup_date"]
     assert len(reply.dataframe["data"]) == 10 and reply.dataframe["truncated"]

@@ -57,6 +57,19 @@ def test_invalid_field_is_reported_with_line_and_field(tmp_path):
     assert message.startswith(f"{path}:6: bots.1.id:"), message
 
 
+@pytest.mark.parametrize("channel,field", [
+    ("telegram: {token: '1:A'}", "channels.telegram.secret_token"),
+    ("telegram: {token: '1:A', secret_token: ''}", "channels.telegram.secret_token"),
+    ("feishu: {app_id: cli_1, app_secret: s}", "channels.feishu.verification_token"),
+])
+def test_webhook_channel_without_its_secret_is_refused_naming_file_line_and_field(tmp_path, channel, field):
+    path = tmp_path / "open.yaml"
+    path.write_text(f"bots:\n  - id: open\n    name: Open\n    datasource_ids: [x]\n    channels:\n      {channel}\n")
+    with pytest.raises(ConfigFileError) as err:
+        load_bot_file(path)
+    assert str(err.value).startswith(f"{path}:6: bots.0.{field}:"), str(err.value)
+
+
 async def test_files_load_at_start_and_a_bad_file_is_skipped(tmp_path, monkeypatch):
     monkeypatch.setenv("TT_TEST_SLACK_TOKEN", "xoxb-secret-token")
     home = tmp_path / "home"

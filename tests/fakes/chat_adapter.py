@@ -24,9 +24,9 @@ class RecordingAdapter:
     sent: list[Sent] = field(default_factory=list)
 
     async def receive(self, user: str, text: str, *, chat: str = "room-1", thread: str | None = None,
-                      is_group: bool = False) -> Reply:
+                      is_group: bool = False, principal=None) -> Reply:
         msg = IncomingMessage(bot_id=self.bot_id, platform=self.platform, user=user, chat=chat, text=text,
-                              thread=thread, is_group=is_group, event_id=f"evt-{next(_ids)}")
+                              thread=thread, is_group=is_group, event_id=f"evt-{next(_ids)}", principal=principal)
         reply = await self.dispatcher.handle(msg)
         await self.send(msg, reply)
         return reply

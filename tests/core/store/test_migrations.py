@@ -37,3 +37,28 @@ async def test_sqlite_home_upgrades_without_losing_data(tmp_path):
 
 async def test_postgres_metadata_upgrades_without_losing_data(pg_url):
     await _upgrade_keeps_rows(to_async_url(pg_url))
+
+
+async def _old_keys_table_upgrades(url: str) -> None:
+    """A home from before keys carried roles: its keys keep working and lose their long prefixes."""
+    from tabletalk.core.auth import KeyService, hash_key
+
+    store = Store(url)
+    async with store.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE api_keys (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, prefix VARCHAR NOT NULL, "
+                                "key_hash VARCHAR NOT NULL UNIQUE, scope VARCHAR NOT NULL, bot_ids JSON, "
+                                "created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)"))
+        await conn.execute(text("INSERT INTO api_keys VALUES ('key_old', 'TABLETALK_ADMIN_KEY', 'tt_secret_', :h, 'priv_admin', '[]', "
+                                "CURRENT_TIMESTAMP, NULL)"), {"h": hash_key("tt_secret_admin")})
+    await store.migrate()
+    key = await KeyService(store).authenticate("Bearer tt_secret_admin")
+    await store.close()
+    assert key.id == "key_old" and key.prefix == "tt_s" and key.role_id is None and key.expires_at is None
+
+
+async def test_sqlite_keys_from_an_older_release_upgrade(tmp_path):
+    await _old_keys_table_upgrades(to_async_url(f"sqlite:///{tmp_path / 'tt.db'}"))
+
+
+async def test_postgres_keys_from_an_older_release_upgrade(pg_url):
+    await _old_keys_table_upgrades(to_async_url(pg_url))
