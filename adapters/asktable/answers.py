@@ -10,6 +10,7 @@ from tabletalk.adapters.rest.app import core_of
 from tabletalk.adapters.rest.http import Paging, json_response, parse_body, parse_query, requires
 from tabletalk.core.nlq.pipeline import Ask
 from tabletalk.core.nlq.history import HistoryRecord
+from tabletalk.core.policy.principal import Principal
 from tabletalk.core.store.models import iso
 
 routes = web.RouteTableDef()
@@ -60,7 +61,8 @@ async def _ask(request: web.Request, kind: str, body: SqlCreate | AnswerCreate, 
     core = core_of(request)
     role_id, variables = asker_role(request, body.role_id, body.role_variables)
     ask = Ask(datasource_id=body.datasource_id, question=body.question, role_id=role_id, role_variables=variables,
-              execute=kind == "q2a", max_rows=getattr(body, "max_rows", None) or None)
+              execute=kind == "q2a", max_rows=getattr(body, "max_rows", None) or None,
+              principal=Principal.of_key(key_of(request)))
     answer = await core.pipeline.run(ask, kind)
     row = await core.history.record(kind, ask, answer, owner_key_id=key_of(request).id, **extra)
     return json_response(record_out(row), status=502 if answer.upstream_failed else 200)
