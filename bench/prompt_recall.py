@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import statistics
 import sys
@@ -145,6 +146,18 @@ def prompt_text(request: dict) -> str:
     return "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
 
 
+_HINTS = re.compile(r"\n\nStored values the question names[^\n]*\n(?:- [^\n]*\n?)*")
+
+
+def _without_hints(text: str) -> str:
+    return _HINTS.sub("\n", text)
+
+
+def _hint_count(text: str) -> int:
+    m = _HINTS.search(text)
+    return sum(line.count("', '") + 1 for line in m.group(0).splitlines() if line.startswith("- ")) if m else 0
+
+
 def _asks_for_sql(request: dict) -> bool:
     """The SQL-writing request (its prompt carries the schema), not an answer-sentence one."""
     messages = request.get("messages") or []
@@ -153,8 +166,6 @@ def _asks_for_sql(request: dict) -> bool:
 
 def _blocks(text: str) -> dict[str, str]:
     """Table name (lower-case, unquoted) -> its CREATE TABLE block in the prompt."""
-    import re
-
     out = {}
     for m in re.finditer(r"CREATE (?:TABLE|VIEW) ([^\s(]+) \((.*?)\n\);", text, re.S):
         out[m.group(1).strip('"`[]').lower()] = m.group(2)
@@ -257,6 +268,11 @@ def summarise(rows: list[dict], golds: dict[int, Gold]) -> dict:
         agg[part] = sum(flat) / len(flat) if flat else 1.0
         agg[f"{part}_n"] = len(flat)
     agg["all"] = sum(s["all"] for _, s in scores) / len(scores)
+    # Same-run baseline: the same prompts without their question-matched value hints (schema and samples only).
+    bare = [ok for r in sent for ok in score(golds[r["dev_index"]], _without_hints(r["prompt"]))["literals"]]
+    agg["literals_bare"] = sum(bare) / len(bare) if bare else 1.0
+    counts = sorted(_hint_count(r["prompt"]) for r in sent)
+    agg["hints_p50"], agg["hints_max"] = statistics.median(counts), counts[-1]
     tokens = sorted(s["tokens"] for _, s in scores)
     agg["tokens_p50"] = statistics.median(tokens)
     agg["tokens_p95"] = tokens[min(len(tokens) - 1, int(round(0.95 * (len(tokens) - 1))))]
@@ -301,11 +317,15 @@ def run() -> dict:
             {"metric": f"gold tables / columns present ({label}, {n})",
              "value": f"{_pct(agg['tables'])} / {_pct(agg['columns'])}", "unit": "%"},
             {"metric": f"gold stored literals present ({label}, {agg['literals_n']} literals)",
-             "value": _pct(agg["literals"]), "unit": "%", "goal": f">= {GOAL_LITERALS:.0%}", "met": agg["literals"] >= GOAL_LITERALS},
+             "value": _pct(agg["literals"]), "unit": "%", "baseline": f"{_pct(agg['literals_bare'])} % (same prompts without value hints)",
+             "ratio": round(agg["literals"] / agg["literals_bare"], 2) if agg["literals_bare"] else "",
+             "goal": f">= {GOAL_LITERALS:.0%}", "met": agg["literals"] >= GOAL_LITERALS},
             {"metric": f"all three present ({label})", "value": _pct(agg["all"]), "unit": "%",
              "goal": f">= {GOAL_ALL:.0%}", "met": agg["all"] >= GOAL_ALL},
             {"metric": f"prompt tokens p50 / p95 ({label})", "value": f"{agg['tokens_p50']:.0f} / {agg['tokens_p95']:.0f}",
              "unit": "tokens", "goal": f"p95 <= {GOAL_P95:,}", "met": agg["tokens_p95"] <= GOAL_P95},
+            {"metric": f"value hints per prompt p50 / max ({label})", "value": f"{agg['hints_p50']:.0f} / {agg['hints_max']}",
+             "unit": "values"},
         ]
     skipped = sum(len(g.skipped) for g in golds.values())
     rows.append({"metric": "gold string literals without a stored form (LIKE patterns, numbers, absent)",

@@ -127,8 +127,11 @@ class MySQLConnector:
 
     async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:
         t, c = "`" + table.replace("`", "``") + "`", "`" + column.replace("`", "``") + "`"
-        rows = await self._fetch(f"SELECT DISTINCT {c} FROM {t} WHERE {c} IS NOT NULL LIMIT {int(limit) + 1}")
-        return None if len(rows) > limit else [str(r[0]) for r in rows]
+        # BINARY: the usual collations call 'US', 'us' and 'US ' equal, and DISTINCT would keep one of them.
+        rows = await self._fetch(f"SELECT DISTINCT CAST({c} AS BINARY) FROM {t} WHERE {c} IS NOT NULL LIMIT {int(limit) + 1}")
+        if len(rows) > limit:
+            return None
+        return [r[0].decode("utf-8", "replace") if isinstance(r[0], (bytes, bytearray)) else str(r[0]) for r in rows]
 
     async def close(self) -> None:
         if self._pool is not None:

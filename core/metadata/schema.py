@@ -17,8 +17,10 @@ class Column:
     primary_key: bool = False
     # Foreign key target as (table, column), when the database declares one.
     references: tuple[str, str] | None = None
-    # Distinct sample values from the value index (low-cardinality text columns only).
+    # Distinct sample values from the value index (text columns with at most the cap's distinct values).
     values: list[str] = field(default_factory=list)
+    # A text column with too many distinct values to index: values are looked up per question.
+    lookup: bool = False
     synonyms: list[str] = field(default_factory=list)
 
     @property

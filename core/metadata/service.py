@@ -17,6 +17,7 @@ from tabletalk.core.store.models import Datasource, Job, MetaTable, ValueIndex, 
 
 log = logging.getLogger(__name__)
 
+_TOO_MANY: list = []  # sample_values said the column has more distinct values than the cap
 _SCHEMA_TTL = 30.0  # seconds another instance's edits may take to show in this one's cached schema
 
 
@@ -109,14 +110,16 @@ class MetadataService:
         async with self.store.session() as s:
             await s.exec(delete(ValueIndex).where(ValueIndex.datasource_id == ds.id, ValueIndex.auto == True))  # noqa: E712
             await s.commit()
-        jobs = [(t, c) for t in tables for c in t.columns
-                if c.kind == "text" and not c.primary_key and not c.references and not c.name.lower().endswith("id")]
+        # Every text column, keys included: codes and lookup values ('AKO', a maker's name as a
+        # foreign key) are what questions name.
+        jobs = [(t, c) for t in tables for c in t.columns if c.kind == "text"]
         sem = asyncio.Semaphore(4)
 
         async def sample(table: Table, col: Column):
             async with sem:
                 try:
-                    return table, col, await conn.sample_values(table.name, col.name, self.value_cap)
+                    values = await conn.sample_values(table.name, col.name, self.value_cap)
+                    return table, col, _TOO_MANY if values is None else values
                 except Exception as exc:  # one odd column must not fail the sync
                     log.debug("value sampling %s.%s failed: %s", table.name, col.name, exc)
                     return table, col, None
@@ -127,6 +130,9 @@ class MetadataService:
                 if values:
                     s.add(ValueIndex(datasource_id=ds.id, schema_name=table.schema or "", table_name=table.name,
                                      field_name=col.name, values=values[: self.value_cap]))
+                elif values is _TOO_MANY:  # over the cap: values are looked up per question instead
+                    s.add(ValueIndex(datasource_id=ds.id, schema_name=table.schema or "", table_name=table.name,
+                                     field_name=col.name, kind="lookup", values=[]))
             await s.commit()
 
     # --- value indexes (user-managed) ------------------------------------------------------------
@@ -304,6 +310,7 @@ class MetadataService:
             rows = (await s.exec(select(MetaTable).where(MetaTable.datasource_id == ds_id))).all()
             indexes = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id))).all()
         values = {(i.table_name.lower(), i.field_name.lower()): i.values for i in indexes if i.kind == "value"}
+        lookups = {(i.table_name.lower(), i.field_name.lower()) for i in indexes if i.kind == "lookup"}
         tables = []
         for r in rows:
             if not r.visibility:
@@ -311,7 +318,8 @@ class MetadataService:
             cols = [Column(name=f["name"], data_type=f.get("data_type") or "TEXT", description=f.get("description") or "",
                            visibility=True, primary_key=bool(f.get("primary_key")),
                            references=tuple(f["references"]) if f.get("references") else None,
-                           values=values.get((r.name.lower(), f["name"].lower()), []))
+                           values=values.get((r.name.lower(), f["name"].lower()), []),
+                           lookup=(r.name.lower(), f["name"].lower()) in lookups)
                     for f in r.fields if f.get("visibility", True)]
             tables.append(Table(name=r.name, columns=cols, description=r.description, schema=r.schema_name,
                                 kind=r.kind, view_sql=r.view_sql))

@@ -265,7 +265,8 @@ of offset on or order outer primary references right rows select set table then 
 using values when where window with""".split())
 
 
-def _ident(name: str, dialect: str) -> str:
+def ident(name: str, dialect: str) -> str:
+    """`name` as the dialect needs it written (quoted only when it must be)."""
     plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name.lower() not in RESERVED
     # PostgreSQL folds unquoted names to lower case, so a mixed-case name must be quoted there.
     if plain and (dialect != "postgres" or name == name.lower()):
@@ -278,15 +279,23 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _sample(value) -> str:
+    """A sample value as an SQL string, spaces and case as stored (a long one cut, marked with …)."""
+    text = str(value)
+    text = text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
+    text = text.replace("\r", "\\r").replace("\n", "\\n")  # one value per comment line
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _table_ddl(t: Table, dialect: str, *, notes: bool = True) -> str:
     kind = "VIEW" if t.kind == "view" else "TABLE"
-    head = f"CREATE {kind} {_ident(t.name, dialect)} ("
+    head = f"CREATE {kind} {ident(t.name, dialect)} ("
     if notes and t.description:
         head += f"  -- {_clip(t.description, DESCRIPTION_CHARS)}"
     lines = [head]
     for n, c in enumerate(t.columns):
         comma = "," if n < len(t.columns) - 1 else ""
-        line = f"  {_ident(c.name, dialect)} {c.data_type}{comma}"
+        line = f"  {ident(c.name, dialect)} {c.data_type}{comma}"
         remarks = []
         if c.primary_key:
             remarks.append("primary key")
@@ -295,30 +304,39 @@ def _table_ddl(t: Table, dialect: str, *, notes: bool = True) -> str:
         if notes and c.description:
             remarks.append(_clip(c.description, DESCRIPTION_CHARS))
         if notes and c.values:
-            sample = ", ".join(repr(_clip(v, VALUE_CHARS)) for v in c.values[:SAMPLE_VALUES])
+            sample = ", ".join(_sample(v) for v in c.values[:SAMPLE_VALUES])
             remarks.append(f"values: {sample}" + (", …" if len(c.values) > SAMPLE_VALUES else ""))
         lines.append(line + (f"  -- {'; '.join(remarks)}" if remarks else ""))
     lines.append(");")
     return "\n".join(lines)
 
 
-def render_schema(schema: Schema, dialect: str | None = None, *, max_chars: int = 24_000) -> str:
+def render_schema(schema: Schema, dialect: str | None = None, *, max_chars: int = 24_000,
+                  cut: list[str] | None = None) -> str:
     """CREATE TABLE-like text with descriptions and sample values as comments, at most `max_chars`.
 
     Tables come in the schema's order (link puts the most relevant first); one that does not fit
     is shown without comments, and once even that does not fit the rest are named as omitted.
+    What was left out is appended to `cut`, when given.
     """
     dialect = dialect or schema.dialect
     parts: list[str] = []
     used = 0
+    bare: list[str] = []
     for n, t in enumerate(schema.tables):
         block = _table_ddl(t, dialect)
         if used + len(block) > max_chars:
             block = _table_ddl(t, dialect, notes=False)
+            bare.append(t.name)
         if used + len(block) > max_chars:
+            bare.pop()
             rest = len(schema.tables) - n
             parts.append(f"-- {rest} more table{'s' if rest > 1 else ''} omitted for length")
+            if cut is not None:
+                cut.append(f"tables omitted: {', '.join(x.name for x in schema.tables[n:])}")
             break
         parts.append(block)
         used += len(block) + 2
+    if bare and cut is not None:
+        cut.insert(0, f"descriptions and sample values of: {', '.join(bare)}")
     return "\n\n".join(parts)

@@ -1,6 +1,7 @@
-"""The LLM path of NL->SQL: a bounded prompt (dialect, today, linked schema, similar examples,
-earlier turns), lenient reading of the reply, and self-correction: a reply without SQL, one that is
-not a single read-only query, or one the caller's `validate` finds invalid is sent back with the error.
+"""The LLM path of NL->SQL: a prompt within a token budget (dialect, today, linked schema, the stored
+values the question names, similar solved examples, earlier turns), lenient reading of the reply, and
+self-correction: a reply without SQL, one that is not a single read-only query, or one the caller's
+`validate` finds invalid is sent back with the error.
 """
 from __future__ import annotations
 
@@ -8,23 +9,27 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from rapidfuzz import fuzz, process
-
 from tabletalk.core.errors import Invalid
 from tabletalk.core.llm.client import LLMClient
 from tabletalk.core.metadata.schema import Schema
+from tabletalk.core.nlq.examples import choose_examples, question_tables
 from tabletalk.core.nlq.linking import render_schema
 from tabletalk.core.nlq.parse import extract_sql
+from tabletalk.core.nlq.value_hints import ValueHint, render_hints
 from tabletalk.core.policy.readonly import parse_read_only
 
 DIALECT_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MySQL/MariaDB", "duckdb": "DuckDB"}
-MAX_EXAMPLES = 5
-EXAMPLE_MIN_SIMILARITY = 20  # rapidfuzz token_set_ratio; below it an example teaches nothing
 MAX_HISTORY_TURNS = 6
 MAX_SQL_CHARS = 2_000  # per example or earlier turn
 ANSWER_ROWS = 20
 ANSWER_CELL_CHARS = 60
 ANSWER_TABLE_CHARS = 4_000
+# Prompt budget in tokens (~ characters / 4): the whole SQL prompt, and the most each part may take
+# before the schema gets the rest. Keeps a 10,000-table schema under ~8k tokens.
+PROMPT_TOKENS = 7_000
+HINT_TOKENS = 500
+EXAMPLE_TOKENS = 1_200
+HISTORY_TOKENS = 1_200
 
 
 @dataclass
@@ -33,9 +38,22 @@ class LLMSqlResult:
     duration_s: float  # summed time of the model calls
     attempts: int
     messages: list[dict] = field(default_factory=list)  # the prompt of the successful call
+    prompt_tokens: int = 0  # of the first prompt
+    cut: list[str] = field(default_factory=list)  # what the budget left out of it
 
 
-def _system_prompt(linked: Schema, dialect: str, today: date) -> str:
+@dataclass
+class Prompt:
+    messages: list[dict]
+    tokens: int
+    cut: list[str]
+
+
+def tokens(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def _rules(dialect: str, today: date) -> str:
     name = DIALECT_NAMES.get(dialect, dialect)
     return (
         f"You translate questions about a {name} database into SQL.\n"
@@ -47,44 +65,78 @@ def _system_prompt(linked: Schema, dialect: str, today: date) -> str:
         "- Use only the tables and columns below, spelled and quoted as shown; sample values show how data "
         "is written.\n"
         "- Give result columns short readable aliases.\n"
-        "- Answer with one ```sql block and nothing else.\n\n"
-        f"Schema:\n{render_schema(linked, dialect)}")
-
-
-def _examples(question: str, training: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    pairs = [(q, s) for q, s in training if q and s]
-    if not pairs:
-        return []
-    hits = process.extract(question, [q for q, _ in pairs], scorer=fuzz.token_set_ratio, limit=MAX_EXAMPLES,
-                           score_cutoff=EXAMPLE_MIN_SIMILARITY)
-    return [pairs[i] for _, _, i in hits]
+        "- Answer with one ```sql block and nothing else.\n\n")
 
 
 def _fenced(sql: str) -> str:
     return f"```sql\n{sql.strip()[:MAX_SQL_CHARS]}\n```"
 
 
-def build_prompt(question: str, linked: Schema, *, dialect: str, today: date,
-                 training: Iterable[tuple[str, str]] = (), history: Sequence[dict] = ()) -> list[dict]:
-    """Chat messages asking for the SQL of `question`: system rules and schema, up to five similar
-    solved examples, then earlier turns of the conversation (question, then its SQL) and the question."""
-    system = _system_prompt(linked, dialect, today)
-    examples = _examples(question, training)
-    if examples:
-        system += "\n\nSolved examples on this database:\n" + "\n\n".join(
-            f"Question: {q}\n{_fenced(s)}" for q, s in examples)
-    messages = [{"role": "system", "content": system}]
-    for turn in list(history)[-MAX_HISTORY_TURNS:]:
-        if turn.get("question"):
-            messages.append({"role": "user", "content": turn["question"]})
-            if turn.get("sql"):
-                messages.append({"role": "assistant", "content": _fenced(turn["sql"])})
-    messages.append({"role": "user", "content": question})
-    return messages
+def _hint_block(hints: Sequence[ValueHint], dialect: str, budget: int, cut: list[str]) -> str:
+    keep: set[int] = set()
+    for i in sorted(range(len(hints)), key=lambda i: (-hints[i].score, i)):  # the best matches first
+        if tokens(render_hints([h for j, h in enumerate(hints) if j in keep or j == i], dialect)) <= budget:
+            keep.add(i)
+    if len(keep) < len(hints):
+        cut.append(f"{len(hints) - len(keep)} of {len(hints)} value hints")
+    if not keep:
+        return ""
+    return ("\n\nStored values the question names (write them exactly as shown, case and spaces included):\n"
+            + render_hints([h for i, h in enumerate(hints) if i in keep], dialect))
+
+
+def _history(history: Sequence[dict], cut: list[str]) -> list[dict]:
+    turns = [t for t in list(history)[-MAX_HISTORY_TURNS:] if t.get("question")]
+    out: list[dict] = []
+    used = kept = 0
+    for turn in reversed(turns):  # the latest turns matter most
+        pair = [{"role": "user", "content": turn["question"]}]
+        if turn.get("sql"):
+            pair.append({"role": "assistant", "content": _fenced(turn["sql"])})
+        size = sum(tokens(m["content"]) for m in pair)
+        if used + size > HISTORY_TOKENS:
+            cut.append(f"{len(turns) - kept} earlier turns")
+            break
+        out = pair + out
+        used += size
+        kept += 1
+    return out
+
+
+def compose_prompt(question: str, linked: Schema, *, dialect: str, today: date,
+                   training: Iterable[tuple[str, str]] = (), history: Sequence[dict] = (),
+                   hints: Sequence[ValueHint] = (), allowed: set[str] | None = None,
+                   budget: int = PROMPT_TOKENS) -> Prompt:
+    """The SQL prompt for `question`: rules, the linked schema, the stored values the question names,
+    similar solved examples, earlier turns and the question, within `budget` tokens. The schema gets
+    what the other parts leave; whatever is cut is named in `Prompt.cut`."""
+    cut: list[str] = []
+    rules = _rules(dialect, today)
+    hint_text = _hint_block(hints, dialect, HINT_TOKENS, cut)
+    wanted = question_tables(question, linked) | {h.table.lower() for h in hints}
+    examples, dropped = choose_examples(question, training, linked, allowed=allowed, values=[h.value for h in hints],
+                                        wanted=wanted, max_chars=EXAMPLE_TOKENS * 4)
+    if dropped:
+        cut.append(f"{dropped} similar examples")
+    example_text = ("\n\nSolved examples on this database:\n" + "\n\n".join(
+        f"Question: {q}\n{_fenced(s)}" for q, s in examples)) if examples else ""
+    turns = _history(history, cut)
+    fixed = tokens(rules) + tokens(hint_text) + tokens(example_text) + tokens(question) + \
+        sum(tokens(m["content"]) for m in turns) + 10
+    schema_text = render_schema(linked, dialect, max_chars=max(2_000, (budget - fixed) * 4), cut=cut)
+    system = rules + f"Schema:\n{schema_text}" + hint_text + example_text
+    messages = [{"role": "system", "content": system}, *turns, {"role": "user", "content": question}]
+    return Prompt(messages, sum(tokens(m["content"]) for m in messages), cut)
+
+
+def build_prompt(question: str, linked: Schema, **kwargs) -> list[dict]:
+    """Chat messages asking for the SQL of `question` (see `compose_prompt`)."""
+    return compose_prompt(question, linked, **kwargs).messages
 
 
 async def llm_sql(client: LLMClient, question: str, schema: Schema, *, dialect: str, today: date,
                   training: Iterable[tuple[str, str]] = (), history: Sequence[dict] = (),
+                  hints: Sequence[ValueHint] = (), allowed: set[str] | None = None,
                   validate: Callable[[str], Awaitable[None]] | None = None, attempts: int = 3,
                   model: str | None = None) -> LLMSqlResult:
     """Ask the model for SQL, feeding each failure back, up to `attempts` calls.
@@ -93,7 +145,9 @@ async def llm_sql(client: LLMClient, question: str, schema: Schema, *, dialect: 
     shown to the model. Anything else ends the loop as it is: a `Forbidden` (no rewording makes a
     table visible) or an `Upstream` (a database that is down is not the model's mistake).
     """
-    messages = build_prompt(question, schema, dialect=dialect, today=today, training=training, history=history)
+    prompt = compose_prompt(question, schema, dialect=dialect, today=today, training=training, history=history,
+                            hints=hints, allowed=allowed)
+    messages = prompt.messages
     spent = 0.0
     last: Invalid | None = None
     for attempt in range(1, attempts + 1):
@@ -106,7 +160,7 @@ async def llm_sql(client: LLMClient, question: str, schema: Schema, *, dialect: 
             parse_read_only(sql, dialect)
             if validate is not None:
                 await validate(sql)
-            return LLMSqlResult(sql, spent, attempt, messages)
+            return LLMSqlResult(sql, spent, attempt, messages, prompt.tokens, prompt.cut)
         except Invalid as exc:
             last = exc
         messages = messages + [

@@ -57,12 +57,15 @@ class Answer:
     not_permitted: bool = False
     upstream_failed: bool = False  # an LLM or the database did not answer
     timing: dict = field(default_factory=dict)
+    debug: dict = field(default_factory=dict)  # LLM prompt size, what its budget cut, value hints
     chart_hint: str | None = field(default=None, repr=False)
     checked: tuple | None = field(default=None, repr=False)  # (sql, result) already run while validating
 
     def to_dict(self, kind: str) -> dict:
         out = {"id": self.id, "question": self.question, "status": self.status, "sql": self.sql,
                "timing": self.timing, "engine": self.engine}
+        if self.debug:
+            out["debug"] = self.debug
         if self.message:
             out["message"] = self.message
         if kind in ("q2a", "q2w", "chat"):
@@ -192,6 +195,7 @@ class Pipeline:
             log.info("vector linking skipped: %s", exc.detail)
             prefer = []
         linked = link(answer.question, schema, prefer=prefer)
+        hints, linked = await self._value_hints(answer, linked, enforce, connector)
 
         async def validate(sql: str) -> None:
             # Executing is the real check; its result is kept so the answer does not run it twice.
@@ -207,12 +211,26 @@ class Pipeline:
         history = [{"question": h.get("question", ""), "sql": h.get("sql")} for h in ask.history[-6:]]
         try:
             result = await llm_sql(client, answer.question, linked, dialect=full.dialect, today=today,
-                                   training=pairs, history=history, validate=validate)
+                                   training=pairs, history=history, hints=hints, validate=validate,
+                                   allowed=visible if visible is not None else {t.name.lower() for t in schema.tables})
         except _NotPermitted as exc:
             raise Forbidden(str(exc)) from None
         answer.timing["llm_duration"] += result.duration_s
+        answer.debug.update(prompt_tokens=result.prompt_tokens, prompt_cut=result.cut, value_hints=len(hints))
         answer.engine = "llm"
         return result.sql
+
+    async def _value_hints(self, answer: Answer, linked: Schema, enforce, connector):
+        """The stored values the question names (every database read through the role's policy), and
+        the schema to show: under row filters without the index's samples, read from all rows."""
+        from tabletalk.core.nlq.value_hints import question_values, without_samples
+
+        async def lookup(sql: str):
+            result = await connector.execute(enforce(sql), max_rows=200, timeout=min(2.0, self.settings.query_timeout))
+            return result.data
+
+        hints = await question_values(answer.question, linked, lookup=lookup, filtered=answer.filtered)
+        return hints, (without_samples(linked) if answer.filtered else linked)
 
     def _cannot_map(self, answer: Answer, local, full: Schema, visible) -> None:
         hidden = _mentioned_hidden_table(answer.question, full, visible)

@@ -17,8 +17,9 @@ SCHEMA = [
     "CREATE TABLE players (id INTEGER PRIMARY KEY, team_id INTEGER REFERENCES teams(id), name VARCHAR(40), "
     "score DECIMAL(8,2), joined DATE)",
     "CREATE VIEW top_players AS SELECT id, name FROM players WHERE score > 50",
+    "CREATE TABLE codes (code VARCHAR(10))",
 ]
-ROWS = ["INSERT INTO teams VALUES (1, 'Red'), (2, 'Blue')"] + [
+ROWS = ["INSERT INTO teams VALUES (1, 'Red'), (2, 'Blue')", "INSERT INTO codes VALUES ('US'), ('us'), ('US '), ('US')"] + [
     f"INSERT INTO players VALUES ({i}, {i % 2 + 1}, 'p{i}', {i * 10}.50, '2024-01-{i:02d}')" for i in range(1, 11)]
 # 10^10 rows of cross join: slow on every engine (MariaDB caps recursive CTEs at 1000 iterations).
 SLOW = "SELECT COUNT(*) FROM " + ", ".join(f"players p{i}" for i in range(10))
@@ -129,6 +130,8 @@ async def test_database_errors_are_clear(conn):
 async def test_values_for_the_index(conn):
     assert sorted(await conn.sample_values("teams", "name", 10)) == ["Blue", "Red"]
     assert await conn.sample_values("players", "name", 5) is None  # too many distinct values
+    # Stored values that differ only in case or a trailing space stay distinct (MariaDB's collations call them equal).
+    assert sorted(await conn.sample_values("codes", "code", 10)) == ["US", "US ", "us"]
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mysql"])

@@ -151,3 +151,8 @@ def test_render_schema_is_capped_and_says_what_it_left_out():
     schema = huge(300)
     text = render_schema(schema, max_chars=2_000)
     assert len(text) <= 2_100 and text.rstrip().endswith("omitted for length")
+
+
+def test_render_schema_shows_sample_values_exactly_as_stored():
+    schema = Schema("sqlite", [Table("airports", [Column("abbrev", "TEXT", values=["US", "US ", " APG", "O'Hare"])])])
+    assert "values: 'US', 'US ', ' APG', 'O''Hare'" in render_schema(schema)

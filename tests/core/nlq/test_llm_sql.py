@@ -10,7 +10,8 @@ import pytest
 from tabletalk.core.errors import Forbidden, Invalid, Upstream
 from tabletalk.core.llm.client import LLMClient
 from tabletalk.core.metadata.schema import Column, Schema, Table
-from tabletalk.core.nlq.llm import build_prompt, llm_answer, llm_sql
+from tabletalk.core.nlq.llm import build_prompt, compose_prompt, llm_answer, llm_sql
+from tabletalk.core.nlq.value_hints import ValueHint
 from tests.fakes.openai_server import FakeOpenAI, Reply, Status
 
 TODAY = date(2026, 3, 14)
@@ -162,3 +163,48 @@ async def test_answer_is_written_from_a_capped_result(llm):
     prompt = fake.requests[0]["messages"][-1]["content"]
     assert "city 19 | 19" in prompt and "city 20 |" not in prompt and "showing 20 of 500 rows" in prompt
     assert fake.requests[0]["max_tokens"] == 300
+
+
+def test_examples_are_ranked_by_question_and_tables_and_the_closest_comes_last():
+    training = [("total of all orders", "SELECT SUM(total) FROM orders"),
+                ("how many customers live in Berlin", "SELECT COUNT(*) FROM customers WHERE city = 'Berlin'"),
+                ("how many customers are there", "SELECT COUNT(*) FROM customers"),
+                ("zebra migration patterns", "SELECT 1")]
+    system = build_prompt("how many customers live in Lyon", SHOP, dialect="sqlite", today=TODAY,
+                          training=training)[0]["content"]
+    shown = system[system.index("Solved examples"):]
+    assert "zebra" not in shown and "SUM(total)" not in shown
+    assert shown.index("how many customers are there") < shown.index("how many customers live in Berlin")
+
+
+def test_examples_naming_a_hidden_table_are_never_shown_and_none_are_invented():
+    training = [("how many orders per customer", "SELECT customer_id, COUNT(*) FROM orders GROUP BY customer_id"),
+                ("how many customers", "SELECT COUNT(*) FROM customers")]
+    visible = Schema("sqlite", [SHOP.tables[0]])
+    system = build_prompt("how many orders per customer", visible, dialect="sqlite", today=TODAY,
+                          training=training, allowed={"customers"})[0]["content"]
+    assert "FROM orders" not in system and "SELECT COUNT(*) FROM customers" in system
+    bare = build_prompt("how many orders per customer", SHOP, dialect="sqlite", today=TODAY)[0]["content"]
+    assert "Solved examples" not in bare and "Question:" not in bare
+
+
+def test_value_hints_sit_under_their_table_and_column_in_stored_form():
+    hint = ValueHint("customers", "city", "Lyon ", "exact", 1.0)
+    system = build_prompt("customers in lyon", SHOP, dialect="sqlite", today=TODAY, hints=[hint])[0]["content"]
+    assert "- customers.city: 'Lyon '" in system
+
+
+def test_a_10000_table_prompt_stays_in_budget_and_names_what_it_cut():
+    from bench.linking import synthetic
+    from tabletalk.core.nlq.linking import link
+
+    schema = synthetic()
+    question = "total invoice amount per vendor last month"
+    training = [(f"{question} {i}", "SELECT SUM(amount) FROM vendor_invoices -- " + "x" * 1_500) for i in range(5)]
+    history = [{"question": f"earlier question {i} " + "y" * 2_000, "sql": "SELECT 1"} for i in range(6)]
+    prompt = compose_prompt(question, link(question, schema, max_tables=60), dialect="postgres", today=TODAY,
+                            training=training, history=history)
+    assert prompt.tokens <= 8_000
+    assert sum(len(m["content"]) for m in prompt.messages) / 4 <= 8_000
+    assert any("tables omitted" in c for c in prompt.cut) and any("earlier turns" in c for c in prompt.cut)
+    assert any("similar examples" in c for c in prompt.cut)

@@ -1,0 +1,201 @@
+"""Value hints: the stored values a question names, shown to the model in their exact stored form.
+
+Values come from the value index (`Column.values`) and, for text columns with too many distinct
+values to index (`Column.lookup`), from a bounded lookup in the database. A value matches when its
+words are a phrase of the question — exactly, word by word after stemming ("volvos" ~ 'volvo'), or
+fuzzily (rapidfuzz, for typos). Every database read goes through the caller's `lookup`, which
+applies the role's policy; for a role under row filters, index values are confirmed through it too,
+so a prompt never carries a value from a row the role cannot see.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+from sqlglot import exp
+
+from tabletalk.core.errors import TableTalkError
+from tabletalk.core.metadata.schema import Column, Schema, Table
+from tabletalk.core.nlq.lexicon import STOP, stem
+from tabletalk.core.nlq.linking import ident
+
+log = logging.getLogger(__name__)
+
+MAX_PER_COLUMN = 4
+MAX_HINTS = 24
+MAX_NGRAM = 6           # longest value (in words) matched as a phrase
+FUZZY_CUTOFF = 88       # rapidfuzz ratio for a misspelt value
+FUZZY_MIN_CHARS = 5
+LOOKUP_COLUMNS = 8      # over-the-cap columns looked up per question
+LOOKUP_WORDS = 6        # question words searched per looked-up column
+LOOKUP_ROWS = 200
+SCORES = {"exact": 1.0, "case": 0.95, "stem": 0.9}  # fuzzy: ratio / 100 * 0.8
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+Lookup = Callable[[str], Awaitable[Sequence[Sequence]]]  # SQL (unfiltered) -> rows, through the role's policy
+
+
+@dataclass(frozen=True)
+class ValueHint:
+    table: str
+    column: str
+    value: str  # exactly as stored
+    how: str    # exact | case | stem | fuzzy
+    score: float
+
+
+@lru_cache(maxsize=200_000)
+def _keys(value: str) -> tuple[str, str, int]:
+    """(words joined by a space, their stems joined, word count) of a stored value."""
+    words = _TOKEN.findall(value.lower())
+    return " ".join(words), " ".join(stem(w) for w in words), len(words)
+
+
+class Question:
+    """A question's phrases (1..MAX_NGRAM words), plain and stemmed, for set look-ups."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.raw = _TOKEN.findall(text)
+        words = [w.lower() for w in self.raw]
+        stems = [stem(w) for w in words]
+        self.phrases: set[str] = set()
+        self.stemmed: set[str] = set()
+        self.fuzzy: list[str] = []  # phrases worth a fuzzy comparison
+        for n in range(1, MAX_NGRAM + 1):
+            for i in range(len(words) - n + 1):
+                phrase = " ".join(words[i:i + n])
+                self.phrases.add(phrase)
+                self.stemmed.add(" ".join(stems[i:i + n]))
+                if n <= 3 and len(phrase) >= FUZZY_MIN_CHARS and any(w not in STOP for w in words[i:i + n]):
+                    self.fuzzy.append(phrase)
+        # Words worth searching a column for: names written with a capital (not the first word) first.
+        capital = {w.lower() for i, w in enumerate(self.raw) if i and w[:1].isupper()}
+        self.content = sorted({w for w in words if (len(w) >= 3 or w in capital) and w not in STOP and not w.isdigit()},
+                              key=lambda w: (w not in capital, -len(w), w))
+
+    def match(self, value: str) -> tuple[str, float] | None:
+        key, stemmed, n = _keys(value)
+        if not key or n > MAX_NGRAM:
+            return None
+        if key in STOP or len(key) == 1:  # 'IN', 'F', 'or': only when written as stored
+            return ("case", SCORES["case"]) if value.strip() in self.raw else None
+        if key in self.phrases:
+            return "exact", SCORES["exact"]
+        if stemmed in self.stemmed and any(len(w) >= 3 for w in key.split()):
+            return "stem", SCORES["stem"]
+        return None
+
+    def fuzzy_matches(self, values: Sequence[str]) -> dict[str, float]:
+        keys = {}
+        for v in values:
+            key = _keys(v)[0]
+            if len(key) >= FUZZY_MIN_CHARS and not key.isdigit():
+                keys.setdefault(key, []).append(v)
+        if not keys or not self.fuzzy:
+            return {}
+        choices = list(keys)
+        out: dict[str, float] = {}
+        for phrase in self.fuzzy:
+            for key, score, _ in process.extract(phrase, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=3):
+                for v in keys[key]:
+                    out[v] = max(out.get(v, 0.0), score / 100 * 0.8)
+        return out
+
+
+def _column_hints(q: Question, table: Table, col: Column, values: Sequence[str]) -> list[ValueHint]:
+    hints = []
+    for v in dict.fromkeys(values):  # distinct stored values stay distinct ('US' and 'US ')
+        hit = q.match(v)
+        if hit:
+            hints.append(ValueHint(table.name, col.name, v, *hit))
+    if not hints:
+        hints = [ValueHint(table.name, col.name, v, "fuzzy", s) for v, s in q.fuzzy_matches(values).items()]
+    hints.sort(key=lambda h: (-h.score, -len(h.value), h.value))
+    return hints[:MAX_PER_COLUMN]
+
+
+def _select(table: Table, col: Column, dialect: str, where: exp.Expression) -> str:
+    column = exp.column(col.name, quoted=True)
+    query = (exp.select(column).from_(exp.table_(table.name, db=table.schema or None, quoted=True))
+             .where(exp.and_(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), where)).limit(LOOKUP_ROWS))
+    return query.sql(dialect=dialect)
+
+
+async def _rows(lookup: Lookup, sql: str) -> list[str] | None:
+    try:
+        rows = await lookup(sql)
+    except TableTalkError as exc:  # hidden table, filter error, timeout: no hints from it
+        log.debug("value lookup skipped: %s", exc.detail)
+        return None
+    return [r[0] for r in rows if isinstance(r[0], str)]
+
+
+async def _looked_up(q: Question, table: Table, col: Column, dialect: str, lookup: Lookup) -> list[str]:
+    """Values of an over-the-cap column containing one of the question's longest words."""
+    words = q.content[:LOOKUP_WORDS]
+    if not words:
+        return []
+    column = exp.func("LOWER", exp.column(col.name, quoted=True))
+    cond = exp.or_(*(exp.Like(this=column.copy(), expression=exp.Literal.string(f"%{w}%")) for w in words))
+    return await _rows(lookup, _select(table, col, dialect, cond)) or []
+
+
+async def _confirmed(hints: list[ValueHint], table: Table, col: Column, dialect: str, lookup: Lookup) -> list[ValueHint]:
+    """The hints whose value occurs in a row the role can see."""
+    column = exp.column(col.name, quoted=True)
+    cond = exp.In(this=column, expressions=[exp.Literal.string(h.value) for h in hints])
+    seen = set(await _rows(lookup, _select(table, col, dialect, cond)) or [])
+    return [h for h in hints if h.value in seen]
+
+
+async def question_values(question: str, schema: Schema, *, lookup: Lookup | None = None,
+                          filtered: bool = False) -> list[ValueHint]:
+    """Stored values of `schema`'s text columns that `question` names, best first per column, at
+    most MAX_HINTS. Without `lookup`, only index values are used (and none when `filtered`)."""
+    q = Question(question)
+    if not q.raw:
+        return []
+    out: list[ValueHint] = []
+    lookups = 0
+    for table in schema.tables:
+        for col in table.columns:
+            if col.kind != "text":
+                continue
+            values = list(col.values)
+            if col.lookup and lookup is not None and lookups < LOOKUP_COLUMNS:
+                lookups += 1
+                values += await _looked_up(q, table, col, schema.dialect, lookup)
+            hints = _column_hints(q, table, col, values)
+            if hints and filtered and col.values:
+                hints = await _confirmed(hints, table, col, schema.dialect, lookup) if lookup else []
+            out += hints
+    if len(out) > MAX_HINTS:
+        keep = set(sorted(range(len(out)), key=lambda i: (-out[i].score, i))[:MAX_HINTS])
+        out = [h for i, h in enumerate(out) if i in keep]
+    return out
+
+
+def without_samples(schema: Schema) -> Schema:
+    """The schema with no sample values, for a role whose rows are filtered: the value index is read
+    from all rows, so only values confirmed through the role's policy may reach its prompt."""
+    return Schema(schema.dialect, [replace(t, columns=[replace(c, values=[]) if c.values else c for c in t.columns])
+                                   for t in schema.tables])
+
+
+def sql_string(value: str) -> str:
+    """A stored value as an SQL string literal, byte for byte (spaces kept, quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def render_hints(hints: Sequence[ValueHint], dialect: str) -> str:
+    """One line per column: `table.column: 'value', 'value'`."""
+    by_column: dict[tuple[str, str], list[str]] = {}
+    for h in hints:
+        by_column.setdefault((h.table, h.column), []).append(sql_string(h.value))
+    return "\n".join(f"- {ident(t, dialect)}.{ident(c, dialect)}: {', '.join(vs)}" for (t, c), vs in by_column.items())

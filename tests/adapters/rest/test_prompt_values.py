@@ -1,0 +1,75 @@
+"""The model's prompt carries the stored values a question names (through the real service, the fake
+model recording every prompt): key columns are indexed, columns over the index cap are looked up, and
+a role under a row filter never gets a value from a row it cannot see."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from tabletalk.adapters.rest.app import create_app
+from tests.conftest import ADMIN, make_settings
+from tests.fakes.openai_server import FakeOpenAI
+
+QUESTION = "Which zorblax belong to Zed Quill, Ann Bo, the platinum or the gold tier, or apg?"
+
+
+def build(path) -> None:
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT);
+        CREATE TABLE accounts (id INTEGER PRIMARY KEY, region TEXT, owner TEXT, tier TEXT,
+                               code TEXT REFERENCES codes(code));
+        INSERT INTO codes VALUES (' APG', 'Aberdeen proving ground'), ('XYZ', 'elsewhere');""")
+    rows = [(f"{'North' if i % 2 else 'South'}", f"owner {i}", "silver", "XYZ") for i in range(300)]
+    rows += [("North", "Zed Quill", "platinum", " APG"), ("South", "Ann Bo", "gold", "XYZ")]
+    db.executemany("INSERT INTO accounts (region, owner, tier, code) VALUES (?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+
+
+def reply(body: dict) -> str:
+    if "CREATE TABLE" in body["messages"][0]["content"]:
+        return "```sql\nSELECT COUNT(*) AS n FROM accounts\n```"
+    return "Counted."
+
+
+async def _synced(client, path) -> str:
+    ds = await (await client.post("/api/v1/datasources", headers=ADMIN, json={
+        "name": "crm", "engine": "sqlite", "access_config": {"database": str(path)}})).json()
+    for _ in range(200):
+        status = (await (await client.get(f"/api/v1/datasources/{ds['id']}", headers=ADMIN)).json())["meta_status"]
+        if status == "success":
+            return ds["id"]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"sync ended as {status}")
+
+
+async def _ask(client, fake, **body) -> tuple[dict, str]:
+    fake.requests.clear()
+    answer = await (await client.post("/api/v1/single-turn/q2s", headers=ADMIN, json={"question": QUESTION, **body})).json()
+    prompts = [r for r in fake.requests if "CREATE TABLE" in r["messages"][0]["content"]]
+    assert answer["engine"] == "llm" and prompts, answer
+    return answer, "\n".join(m["content"] for m in prompts[0]["messages"])
+
+
+async def test_prompt_holds_key_values_looked_up_values_and_only_rows_the_role_sees(tmp_path):
+    build(tmp_path / "crm.db")
+    async with FakeOpenAI(default=reply) as fake:
+        app = create_app(make_settings(tmp_path / "home", OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="x",
+                                       TABLETALK_DEMO=False))
+        async with TestClient(TestServer(app)) as client:
+            ds = await _synced(client, tmp_path / "crm.db")
+            answer, prompt = await _ask(client, fake, datasource_id=ds)
+            # A text primary key and its foreign key are indexed; the 302-owner column is looked up.
+            assert "- codes.code: ' APG'" in prompt and "- accounts.code: ' APG'" in prompt
+            assert "'Zed Quill'" in prompt and "'Ann Bo'" in prompt and "'platinum'" in prompt
+            assert answer["debug"]["prompt_tokens"] > 0 and answer["debug"]["value_hints"] >= 5
+
+            role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "south", "variables": []})).json()
+            await client.post("/api/v1/policies", headers=ADMIN, json={
+                "role_id": role["id"], "datasource_id": ds, "rules": [{"table": "accounts", "row_filter": "region = 'South'"}]})
+            _, prompt = await _ask(client, fake, datasource_id=ds, role_id=role["id"])
+            assert "'Ann Bo'" in prompt and "'gold'" in prompt  # rows the role sees
+            assert "'Zed Quill'" not in prompt and "'platinum'" not in prompt and "APG'" not in prompt
