@@ -2,11 +2,12 @@
 a floor on bench/prompt_recall.py, run over the questions whose gold SQL names stored string values."""
 from __future__ import annotations
 
-import os
+import asyncio
 
 import pytest
 
 from bench import prompt_recall, spider
+from tests.conftest import _unavailable
 
 FLOOR_LITERALS = 0.97
 FLOOR_ALL = 0.95
@@ -15,12 +16,8 @@ CEILING_P95_TOKENS = 2_000
 
 @pytest.fixture(scope="module")
 def measured():
-    if not spider.available():
-        if os.environ.get("TABLETALK_REQUIRE_SERVERS") == "1":
-            pytest.fail(f"the Spider tuning split is missing at {spider.SPIDER_DIR} (CI must provide ../shared/spider)")
-        pytest.skip(f"the Spider tuning split is not at {spider.SPIDER_DIR}")
-    import asyncio
-
+    if not spider.available():  # skipped with the reason, or failed under TABLETALK_REQUIRE_SERVERS=1
+        _unavailable(f"the Spider tuning split is not at {spider.SPIDER_DIR} (CI must provide ../shared/spider)")
     questions, golds = prompt_recall.load()
     named = [q for q in questions if golds[q["dev_index"]].literals]
     return asyncio.run(prompt_recall.measure(named, golds))
