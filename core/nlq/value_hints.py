@@ -9,6 +9,7 @@ so a prompt never carries a value from a row the role cannot see.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -161,20 +162,21 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
     q = Question(question)
     if not q.raw:
         return []
-    out: list[ValueHint] = []
-    lookups = 0
-    for table in schema.tables:
-        for col in table.columns:
-            if col.kind != "text":
-                continue
-            values = list(col.values)
-            if col.lookup and lookup is not None and lookups < LOOKUP_COLUMNS:
-                lookups += 1
-                values += await _looked_up(q, table, col, schema.dialect, lookup)
-            hints = _column_hints(q, table, col, values)
-            if hints and filtered and col.values:
-                hints = await _confirmed(hints, table, col, schema.dialect, lookup) if lookup else []
-            out += hints
+    columns = [(t, c) for t in schema.tables for c in t.columns if c.kind == "text" and (c.values or c.lookup)]
+
+    async def hints_of(table: Table, col: Column) -> list[ValueHint]:
+        values = list(col.values)
+        if col.lookup and lookup is not None:
+            values += await _looked_up(q, table, col, schema.dialect, lookup)
+        hints = _column_hints(q, table, col, values)
+        if hints and filtered and col.values:
+            hints = await _confirmed(hints, table, col, schema.dialect, lookup) if lookup else []
+        return hints
+
+    # Database reads run side by side, so a question waits for one lookup's timeout at most.
+    looked = {id(c) for _, c in [tc for tc in columns if tc[1].lookup][:LOOKUP_COLUMNS]}
+    chosen = [(t, c) for t, c in columns if not c.lookup or id(c) in looked]
+    out = [h for hints in await asyncio.gather(*(hints_of(t, c) for t, c in chosen)) for h in hints]
     if len(out) > MAX_HINTS:
         keep = set(sorted(range(len(out)), key=lambda i: (-out[i].score, i))[:MAX_HINTS])
         out = [h for i, h in enumerate(out) if i in keep]
