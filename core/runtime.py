@@ -14,6 +14,7 @@ from tabletalk.core.metadata.service import MetadataService
 from tabletalk.core.nlq.history import QueryHistory
 from tabletalk.core.nlq.pipeline import Pipeline
 from tabletalk.core.nlq.training import TrainingService
+from tabletalk.core.policy.asktable_map import SharedPolicies
 from tabletalk.core.policy.service import PolicyService
 from tabletalk.core.secrets import SecretBox
 from tabletalk.core.store.db import Store
@@ -38,6 +39,7 @@ class Core:
         self.metadata = MetadataService(self.store, self.datasources, value_cap=settings.value_index_cap)
         self.metadata.embed = self._embedder()
         self.training = TrainingService(self.store)
+        self.shared_policies = SharedPolicies(self.store, self.policies, self.datasources, self.metadata)
         self.llm = ModelRegistry.from_settings(settings)
         self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,
                                  training=self.training, llm=self.llm, settings=settings)

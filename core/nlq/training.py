@@ -42,6 +42,27 @@ class TrainingService:
         async with self.store.session() as s:
             return list((await s.exec(q.order_by(TrainingPair.created_at))).all())
 
+    async def update(self, training_id: str, changes: dict, dialect: str) -> TrainingPair:
+        """Change a pair's question, SQL (still read-only) or whether it is used (active)."""
+        from tabletalk.core.policy.readonly import parse_read_only
+
+        if changes.get("sql") is not None:
+            parse_read_only(changes["sql"], dialect)
+        async with self.store.session() as s:
+            pair = await s.get(TrainingPair, training_id)
+            if pair is None:
+                raise NotFound(f"Training pair '{training_id}' does not exist.")
+            if changes.get("question") is not None:
+                pair.question = changes["question"].strip()
+            if changes.get("sql") is not None:
+                pair.sql = changes["sql"].strip().rstrip(";")
+            if changes.get("active") is not None:
+                pair.active = bool(changes["active"])
+            s.add(pair)
+            await s.commit()
+        self._pairs.pop(pair.datasource_id, None)
+        return pair
+
     async def delete(self, training_id: str) -> None:
         pair = await self.store.remove(TrainingPair, training_id, "Training pair")
         self._pairs.pop(pair.datasource_id, None)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # Modules whose SQLModel tables belong to the store; optional ones may not exist yet.
 MODEL_MODULES = ("tabletalk.core.store.models", "tabletalk.core.tables.models", "tabletalk.core.canvas.models",
-                 "tabletalk.core.nlq.history")
+                 "tabletalk.core.nlq.history", "tabletalk.core.policy.asktable_map")
 
 
 @dataclass(frozen=True)
