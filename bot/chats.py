@@ -39,9 +39,9 @@ class ChatService:
 
     async def create(self, bot_id: str, *, conversation_key: str | None = None, owner_key_id: str | None = None,
                      user_id: str | None = None, datasource_id: str | None = None, role_id: str | None = None,
-                     role_variables: dict | None = None) -> Chat:
+                     role_variables: dict | None = None, name: str = "") -> Chat:
         chat = Chat(bot_id=bot_id, conversation_key="", owner_key_id=owner_key_id, user_id=user_id,
-                    datasource_id=datasource_id, role_id=role_id, role_variables=role_variables or {})
+                    datasource_id=datasource_id, role_id=role_id, role_variables=role_variables or {}, name=name)
         chat.conversation_key = conversation_key or f"rest:{chat.id}"
         async with self.store.session() as s:
             s.add(chat)

@@ -11,7 +11,7 @@ from tabletalk.adapters.rest.app import CORE, DISPATCHER
 from tabletalk.adapters.rest.middleware import auth_middleware
 
 PREFIX = "/v1"
-MODULES = ("auth", "datasources", "meta", "answers", "roles", "trainings", "bots")
+MODULES = ("auth", "datasources", "meta", "answers", "roles", "trainings", "bots", "chats")
 
 
 def install(app: web.Application) -> None:

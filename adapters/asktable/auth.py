@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import Field
 
-from tabletalk.adapters.asktable.wire import PROJECT_ID, PROJECT_NAME, SCOPE_ROLES, key_of
-from tabletalk.adapters.rest.http import json_response, requires
+from tabletalk.adapters.asktable.wire import AK_ROLES, PROJECT_ID, PROJECT_NAME, SCOPE_ROLES, Body, key_of
+from tabletalk.adapters.rest.app import core_of
+from tabletalk.adapters.rest.http import json_response, parse_body, requires
+from tabletalk.core.errors import Invalid
 
 routes = web.RouteTableDef()
 
@@ -23,3 +26,31 @@ def me_view(key) -> dict:
 async def me(request: web.Request) -> web.Response:
     """The calling key: its AskTable role, the project, and the chat role a token carries."""
     return json_response(me_view(key_of(request)))
+
+
+class ChatRole(Body):
+    role_id: str | None = None
+    role_variables: dict | None = None
+
+
+class TokenCreate(Body):
+    ak_role: str = "asker"
+    chat_role: ChatRole | None = None
+    token_ttl: int | None = Field(None, ge=1)
+    user_profile: dict | None = None
+
+
+@routes.post("/auth/tokens")
+@requires("priv_admin", body=TokenCreate)
+async def create_token(request: web.Request) -> web.Response:
+    """A token for one end user: expiring, and bound to chat_role's role and variables, which then
+    scope every question asked with it."""
+    body = await parse_body(request, TokenCreate)
+    if body.ak_role not in AK_ROLES:
+        raise Invalid(f"TableTalk cannot serve ak_role '{body.ak_role}'; use one of: {', '.join(AK_ROLES)}.")
+    role = body.chat_role or ChatRole()
+    ttl = {"ttl": body.token_ttl} if body.token_ttl else {}
+    key, secret = await core_of(request).keys.create_token(scope=AK_ROLES[body.ak_role], role_id=role.role_id,
+                                                           role_variables=role.role_variables or {},
+                                                           user_profile=body.user_profile or {}, **ttl)
+    return json_response({**me_view(key), "token": secret})

@@ -1,8 +1,6 @@
 """/chats: multi-turn conversations over REST, answered by the same dispatcher as the chat platforms."""
 from __future__ import annotations
 
-
-
 from aiohttp import web
 from pydantic import BaseModel, Field
 
@@ -30,7 +28,7 @@ class MessageCreate(BaseModel):
     stream: bool = False
 
 
-async def _chat_for(request: web.Request):
+async def chat_for(request: web.Request):
     """The chat in the URL, if this key may use it: administrators any, everyone else only the chats
     they created (visitors: of their bots). Platform conversations have no owner key: admin-only."""
     key = request[API_KEY]
@@ -46,28 +44,34 @@ async def _chat_for(request: web.Request):
 async def create_chat(request: web.Request) -> web.Response:
     """Start a conversation with a bot, or on one datasource (`datasource_id`); admins may fix its role."""
     body = await parse_body(request, ChatCreate)
+    chat = await open_chat(request, body.bot_id, body.datasource_id, body.role_id, body.role_variables)
+    return json_response(chat_view(chat), status=201)
+
+
+async def open_chat(request: web.Request, bot_id: str | None, datasource_id: str | None, role_id: str | None,
+                    role_variables: dict, name: str = ""):
+    """Who may open which chat (shared by /api/v1 and /v1): visitors only with their bots, and only
+    an admin key may choose the role a chat is answered as."""
     key = request[API_KEY]
     dispatcher = request.app[DISPATCHER]
-    if (body.bot_id is None) == (body.datasource_id is None):
+    if (bot_id is None) == (datasource_id is None):
         raise Unprocessable("Invalid request: give exactly one of 'bot_id' or 'datasource_id'.")
-    if body.bot_id is not None:
-        await dispatcher.bots.get_row(body.bot_id)
-        if key.scope == "priv_visitor" and body.bot_id not in key.bot_ids:
-            raise Forbidden(f"This API key may not use bot '{body.bot_id}'.")
+    if bot_id is not None:
+        await dispatcher.bots.get_row(bot_id)
+        if key.scope == "priv_visitor" and bot_id not in key.bot_ids:
+            raise Forbidden(f"This API key may not use bot '{bot_id}'.")
     else:
         if key.scope == "priv_visitor":
             raise Forbidden("A visitor key may only chat with its bots; give 'bot_id'.")
-        await core_of(request).datasources.get(body.datasource_id)
-    if body.role_id is not None or body.role_variables:
+        await core_of(request).datasources.get(datasource_id)
+    if role_id is not None or role_variables:
         if key.scope != "priv_admin":
             raise Forbidden("Only an admin key may choose the role a chat is answered as.")
-        if body.role_id is None:
+        if role_id is None:
             raise Unprocessable("Invalid request: 'role_variables' needs a 'role_id'.")
-        body.role_id = (await core_of(request).policies.get_role(body.role_id)).id
-    chat = await dispatcher.chats.create(body.bot_id or "", owner_key_id=key.id, user_id=key.id,
-                                         datasource_id=body.datasource_id, role_id=body.role_id,
-                                         role_variables=body.role_variables)
-    return json_response(chat_view(chat), status=201)
+        role_id = (await core_of(request).policies.get_role(role_id)).id
+    return await dispatcher.chats.create(bot_id or "", owner_key_id=key.id, user_id=key.id, datasource_id=datasource_id,
+                                         role_id=role_id, role_variables=role_variables, name=name)
 
 
 @routes.get("/chats")
@@ -75,19 +79,24 @@ async def create_chat(request: web.Request) -> web.Response:
 async def list_chats(request: web.Request) -> web.Response:
     """List conversations, paged (administrators see all; anyone else the chats they created)."""
     q = parse_query(request, Paging)
+    items, total = await visible_chats(request, q)
+    return json_response(page_of([chat_view(c) for c in items], total, q))
+
+
+async def visible_chats(request: web.Request, q: Paging):
+    """The chats this key may list, paged (shared by /api/v1 and /v1)."""
     key = request[API_KEY]
     admin = key.scope == "priv_admin"
-    items, total = await request.app[DISPATCHER].chats.list(page=q.page, size=q.size,
-                                                          bot_ids=key.bot_ids if key.scope == "priv_visitor" else None,
-                                                          owner_key_id=None if admin else key.id)
-    return json_response(page_of([chat_view(c) for c in items], total, q))
+    return await request.app[DISPATCHER].chats.list(page=q.page, size=q.size,
+                                                    bot_ids=key.bot_ids if key.scope == "priv_visitor" else None,
+                                                    owner_key_id=None if admin else key.id)
 
 
 @routes.get("/chats/{chat_id}")
 @requires("priv_visitor")
 async def get_chat(request: web.Request) -> web.Response:
     """A conversation with its messages."""
-    chat = await _chat_for(request)
+    chat = await chat_for(request)
     return json_response(chat_view(chat, await request.app[DISPATCHER].chats.messages(chat.id)))
 
 
@@ -95,7 +104,7 @@ async def get_chat(request: web.Request) -> web.Response:
 @requires("priv_visitor")
 async def delete_chat(request: web.Request) -> web.Response:
     """Delete a conversation and its messages."""
-    chat = await _chat_for(request)
+    chat = await chat_for(request)
     await request.app[DISPATCHER].chats.delete(chat.id)
     return no_content()
 
@@ -115,14 +124,9 @@ def _reply_body(chat_id: str, reply: Reply) -> dict:
 async def post_message(request: web.Request) -> web.StreamResponse:
     """Ask in a conversation; `stream: true` (or Accept: text/event-stream) answers as SSE."""
     body = await parse_body(request, MessageCreate)
-    chat = await _chat_for(request)
-    key = request[API_KEY]
-    dispatcher = request.app[DISPATCHER]
-    msg = IncomingMessage(bot_id=chat.bot_id, platform="rest", user=key.id, user_name=key.name or None,
-                          chat=chat.id, text=body.question, is_admin=key.scope == "priv_admin",
-                          principal=Principal.of_key(key))
+    chat = await chat_for(request)
     if not (body.stream or "text/event-stream" in request.headers.get("Accept", "")):
-        reply = await dispatcher.handle(msg, chat=chat)
+        reply = await ask_in_chat(request, chat, body.question)
         return json_response(_reply_body(chat.id, reply))
 
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -132,7 +136,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         await resp.write(f"event: {event}\ndata: {dumps(payload)}\n\n".encode())
 
     try:
-        reply = await dispatcher.handle(msg, chat=chat, events=send)
+        reply = await ask_in_chat(request, chat, body.question, events=send)
     except TableTalkError as exc:  # headers are sent: the error travels as an event
         await send("error", {"detail": exc.detail})
     else:
@@ -142,4 +146,10 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-
+async def ask_in_chat(request: web.Request, chat, question: str, events=None) -> Reply:
+    """One question in a chat, asked by the request's key (shared by /api/v1 and /v1)."""
+    key = request[API_KEY]
+    msg = IncomingMessage(bot_id=chat.bot_id, platform="rest", user=key.id, user_name=key.name or None,
+                          chat=chat.id, text=question, is_admin=key.scope == "priv_admin",
+                          principal=Principal.of_key(key))
+    return await request.app[DISPATCHER].handle(msg, chat=chat, events=events)

@@ -37,7 +37,7 @@ class Served:
 
     def __enter__(self) -> Served:
         self.thread.start()
-        self.call(self._start())
+        self.call(self._start(), timeout=300)
         return self
 
     def __exit__(self, *exc) -> None:
