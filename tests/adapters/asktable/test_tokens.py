@@ -1,0 +1,44 @@
+"""auth.create_token: a token carrying chat_role scopes every question asked with it."""
+from __future__ import annotations
+
+import pytest
+from asktable import AuthenticationError, PermissionDeniedError
+from asktable import types as T
+
+from tests.adapters.asktable.server import sdk, strict
+
+ORDERS = "How many orders are there?"
+pytestmark = pytest.mark.skipif(not hasattr(__import__("tabletalk.core.auth", fromlist=["KeyService"]).KeyService,
+                                            "create_token"), reason="the core token function has not landed yet")
+
+
+def test_a_token_with_role_variables_answers_the_filtered_truth(client, served, demo, demo_db):
+    policy = client.policies.create(name="token status", permission="allow", dataset_config={
+        "datasource_ids": [demo], "rows_filters": {demo: ["*.orders.status = {{status}}"]}})
+    role = client.roles.create(name="token clerk", policy_ids=[policy.id])
+    made, raw = strict(client.auth, "create_token", object, ak_role="asker", token_ttl=600, user_profile={"name": "Ann"},
+                       chat_role={"role_id": role.id, "role_variables": {"status": "cancelled"}})
+    user = sdk(served.base_url, raw["token"])
+    me, _ = strict(user.auth, "me", T.AuthMeResponse)
+    assert me.ak_role == "asker" and me.chat_role == {"role_id": role.id, "role_variables": {"status": "cancelled"}}
+    assert me.exp and me.user_profile == {"name": "Ann"}
+
+    answer, _ = strict(user.answers, "create", T.AnswerResponse, datasource_id=demo, question=ORDERS, with_json=True)
+    (truth,) = demo_db.execute("SELECT COUNT(*) FROM orders WHERE status = 'cancelled'").fetchone()
+    assert answer.answer.attachments[0].info["data"] == [[truth]]
+    sql, _ = strict(user.sqls, "create", T.QueryResponse, datasource_id=demo, question=ORDERS)
+    assert "'cancelled'" in sql.query.sql
+    # The token cannot pick another role, nor manage roles.
+    with pytest.raises((PermissionDeniedError,)):
+        user.roles.list()
+    other = client.roles.create(name="token other")
+    with pytest.raises(PermissionDeniedError):
+        user.answers.create(datasource_id=demo, question=ORDERS, role_id=other.id)
+    # The token's history is its own.
+    assert {a.id for a in user.answers.list()} == {answer.id}
+    client.roles.delete(other.id)
+
+
+def test_an_expired_or_unknown_token_is_refused(served):
+    with pytest.raises(AuthenticationError):
+        sdk(served.base_url, "tt_not_a_real_token").auth.me()
