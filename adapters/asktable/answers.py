@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
-from tabletalk.adapters.asktable.wire import Body, asker_role, key_of, page, refuse_unserved, stamped
+from tabletalk.adapters.asktable.wire import Body, key_of, page, refuse_unserved, stamped
 from tabletalk.adapters.rest.app import core_of
 from tabletalk.adapters.rest.http import Paging, json_response, parse_body, parse_query, requires
 from tabletalk.core.nlq.pipeline import Ask
@@ -59,8 +59,9 @@ def record_out(row: HistoryRecord) -> dict:
 
 async def _ask(request: web.Request, kind: str, body: SqlCreate | AnswerCreate, **extra) -> web.Response:
     core = core_of(request)
-    role_id, variables = asker_role(request, body.role_id, body.role_variables)
-    ask = Ask(datasource_id=body.datasource_id, question=body.question, role_id=role_id, role_variables=variables,
+    # The role: a token's bound one wins, else the body's; core's scope_for decides, as on /api/v1.
+    ask = Ask(datasource_id=body.datasource_id, question=body.question, role_id=body.role_id,
+              role_variables=body.role_variables or {},
               execute=kind == "q2a", max_rows=getattr(body, "max_rows", None) or None,
               principal=Principal.of_key(key_of(request)))
     answer = await core.pipeline.run(ask, kind)

@@ -1,24 +1,27 @@
 """/v1/auth: who the calling key is (AuthMeResponse) and short-lived tokens (create_token)."""
 from __future__ import annotations
 
+from datetime import timezone
+
 from aiohttp import web
 from pydantic import Field
 
 from tabletalk.adapters.asktable.wire import AK_ROLES, PROJECT_ID, PROJECT_NAME, SCOPE_ROLES, Body, key_of
 from tabletalk.adapters.rest.app import core_of
 from tabletalk.adapters.rest.http import json_response, parse_body, requires
-from tabletalk.core.errors import Invalid, NotSupported
+from tabletalk.core.errors import Invalid
 
 routes = web.RouteTableDef()
 
 
 def me_view(key) -> dict:
-    role = getattr(key, "role_id", None)
-    chat_role = {"role_id": role, "role_variables": getattr(key, "role_variables", None) or {}} if role else None
-    expires = getattr(key, "expires_at", None)
+    chat_role = {"role_id": key.role_id, "role_variables": key.role_variables or {}} if key.role_id else None
+    expires = key.expires_at
+    if expires is not None and expires.tzinfo is None:  # SQLite hands UTC back without a zone
+        expires = expires.replace(tzinfo=timezone.utc)
     return {"ak_role": SCOPE_ROLES[key.scope], "ak_id": key.id, "project_id": PROJECT_ID, "project_name": PROJECT_NAME,
             "chat_role": chat_role, "exp": int(expires.timestamp()) if expires else None, "locked": False,
-            "user_profile": getattr(key, "user_profile", None)}
+            "user_profile": key.user_profile or None}
 
 
 @routes.get("/auth/me")
@@ -49,8 +52,6 @@ async def create_token(request: web.Request) -> web.Response:
     if body.ak_role not in AK_ROLES:
         raise Invalid(f"TableTalk cannot serve ak_role '{body.ak_role}'; use one of: {', '.join(AK_ROLES)}.")
     keys = core_of(request).keys
-    if not hasattr(keys, "create_token"):  # until the core token function lands (access work)
-        raise NotSupported("Tokens are not available in this build yet; create an API key on /api/v1/auth/keys.")
     role = body.chat_role or ChatRole()
     ttl = {"ttl": body.token_ttl} if body.token_ttl else {}
     key, secret = await keys.create_token(scope=AK_ROLES[body.ak_role], role_id=role.role_id,

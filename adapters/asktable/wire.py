@@ -5,7 +5,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from tabletalk.adapters.rest.http import API_KEY, Paging, page_of, paged
-from tabletalk.core.errors import Forbidden, Unprocessable
+from tabletalk.core.errors import Unprocessable
 
 # One project per installation: every reply names it.
 PROJECT_ID = "tabletalk"
@@ -42,18 +42,6 @@ def lines(text: str | None) -> list[str] | None:
 
 def key_of(request: web.Request):
     return request[API_KEY]
-
-
-def asker_role(request: web.Request, role_id: str | None, role_variables: dict | None) -> tuple[str | None, dict]:
-    """The role a question runs under: a token's chat_role wins (and cannot be swapped for another
-    one in the body); otherwise the body's role_id/role_variables."""
-    key = key_of(request)
-    bound = getattr(key, "role_id", None)
-    if bound:
-        if role_id and role_id != bound:
-            raise Forbidden("This token is bound to a role; it cannot ask as another role.")
-        return bound, dict(getattr(key, "role_variables", None) or {})
-    return role_id, dict(role_variables or {})
 
 
 def page(items: list, total: int, paging: Paging) -> dict:
