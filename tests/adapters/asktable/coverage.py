@@ -85,7 +85,7 @@ def _steps() -> list[tuple[str, Callable]]:
         ("roles.get_polices", lambda c, ctx: strict(c.roles, "get_polices", T.RoleGetPolicesResponse, ctx["role"])),
         ("roles.get_variables", lambda c, ctx: strict(c.roles, "get_variables", object, ctx["role"])),
         ("auth.create_token", keep("token", lambda c, ctx: strict(c.auth, "create_token", object, ak_role="asker", chat_role={
-            "role_id": ctx["role"], "role_variables": {"status": "delivered"}}, token_ttl=600))),
+            "role_id": ctx["role"], "role_variables": {"status": "delivered"}}, token_ttl=600), lambda raw: raw["token"])),
         ("trainings.create", keep("training", lambda c, ctx: strict(
             c.trainings, "create", T.TrainingCreateResponse, datasource_id=ctx["demo"],
             body=[{"question": "What is our GMV?", "sql": "SELECT SUM(amount) AS gmv FROM orders"}]),
