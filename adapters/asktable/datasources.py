@@ -1,6 +1,7 @@
 """/v1/datasources: CRUD, runtime metadata and file uploads, in AskTable's shapes."""
 from __future__ import annotations
 
+import asyncio
 import re
 
 from aiohttp import web
@@ -222,7 +223,8 @@ async def add_file(request: web.Request) -> web.Response:
         raise Invalid(f"A {ds.engine} datasource reads {', '.join(FILE_ENGINES[ds.engine])} files; '{part.filename}' is not one.")
     folder = upload_dir(core, ds.id)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(await part.read())
+    data = await part.read()
+    await asyncio.to_thread((folder / name).write_bytes, data)
     await core.datasources.update(ds.id, {})  # a new file: the cached connector is rebuilt
     await core.metadata.start_sync(ds.id)
     return json_response({"id": name, "filename": name, "datasource_id": ds.id})

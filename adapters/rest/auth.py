@@ -7,7 +7,8 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import API_KEY, json_response, no_content, parse_body, requires
+from tabletalk.adapters.rest.http import (API_KEY, Paging, json_response, no_content, paged, parse_body, parse_query,
+                                          requires)
 from tabletalk.core.auth import DEFAULT_TOKEN_TTL, key_view
 
 routes = web.RouteTableDef()
@@ -51,11 +52,11 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 @routes.get("/auth/keys")
-@requires("priv_admin")
+@requires("priv_admin", query=Paging)
 async def list_keys(request: web.Request) -> web.Response:
     """List API keys (prefix only)."""
-    keys = await core_of(request).keys.list()
-    return json_response({"items": [key_view(k) for k in keys], "total": len(keys)})
+    q = parse_query(request, Paging)
+    return json_response(paged([key_view(k) for k in await core_of(request).keys.list()], q))
 
 
 @routes.delete("/auth/keys/{key_id}")

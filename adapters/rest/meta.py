@@ -5,7 +5,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import json_response, no_content, parse_body, parse_query, requires
+from tabletalk.adapters.rest.http import Paging, json_response, no_content, paged, parse_body, parse_query, requires
 
 routes = web.RouteTableDef()
 
@@ -81,11 +81,11 @@ async def patch_field(request: web.Request) -> web.Response:
 
 
 @routes.get("/datasources/{datasource_id}/indexes")
-@requires("priv_asker")
+@requires("priv_asker", query=Paging)
 async def list_indexes(request: web.Request) -> web.Response:
-    """Value indexes of a datasource."""
-    items = await core_of(request).metadata.list_indexes(request.match_info["datasource_id"])
-    return json_response({"items": items, "total": len(items)})
+    """Value indexes of a datasource, paged."""
+    q = parse_query(request, Paging)
+    return json_response(paged(await core_of(request).metadata.list_indexes(request.match_info["datasource_id"]), q))
 
 
 @routes.post("/datasources/{datasource_id}/indexes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tabletalk.adapters.rest.app import core_of
 from tabletalk.adapters.rest.http import Paging, json_response, no_content, paged, parse_body, parse_query, requires
@@ -13,35 +13,41 @@ from tabletalk.core.policy.service import policy_view, role_view
 routes = web.RouteTableDef()
 
 
-class Variable(BaseModel):
+class Strict(BaseModel):
+    """Unknown fields are a 422 naming them (e.g. AskTable's policy_ids or dataset_config sent here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Variable(Strict):
     name: str = Field(min_length=1)
     type: Literal["string", "number", "list"] = "string"
     required: bool = True
 
 
-class RoleCreate(BaseModel):
+class RoleCreate(Strict):
     name: str = Field(min_length=1)
     variables: list[Variable] = []
 
 
-class RolePatch(BaseModel):
+class RolePatch(Strict):
     name: str | None = Field(None, min_length=1)
     variables: list[Variable] | None = None
 
 
-class RuleIn(BaseModel):
+class RuleIn(Strict):
     table: str = Field(min_length=1)
     row_filter: str | None = None
 
 
-class PolicyCreate(BaseModel):
+class PolicyCreate(Strict):
     name: str = ""
     role_id: str = Field(min_length=1)
     datasource_id: str = Field(min_length=1)
     rules: list[RuleIn] = Field(min_length=1)
 
 
-class PolicyPatch(BaseModel):
+class PolicyPatch(Strict):
     name: str | None = None
     rules: list[RuleIn] | None = None
 

@@ -132,7 +132,7 @@ def _wait_synced(client, ds_id: str):
     raise AssertionError("the metadata sync did not finish")
 
 
-def test_api_v1_lists_of_roles_policies_bots_training_honour_page(served, demo):
+def test_api_v1_lists_of_roles_policies_bots_training_keys_indexes_honour_page(served, demo):
     base = served.base_url + "/api/v1"
     with httpx.Client(headers=ADMIN) as http:
         for i in range(3):
@@ -142,7 +142,9 @@ def test_api_v1_lists_of_roles_policies_bots_training_honour_page(served, demo):
         roles = [r["id"] for r in http.get(f"{base}/roles").json()["items"] if r["name"].startswith("pager")]
         for role in roles:
             http.post(f"{base}/policies", json={"role_id": role, "datasource_id": demo, "rules": [{"table": "orders"}]}).raise_for_status()
-        for path in ("roles", "policies", "bots", "training"):
+        for i in range(2):
+            http.post(f"{base}/auth/keys", json={"scope": "priv_asker", "name": f"pager{i}"}).raise_for_status()
+        for path in ("roles", "policies", "bots", "training", "auth/keys", f"datasources/{demo}/indexes"):
             everything = http.get(f"{base}/{path}").json()
             second = http.get(f"{base}/{path}", params={"page": 2, "size": 1}).json()
             assert everything["total"] >= 3 and second["page"] == 2 and second["total"] == everything["total"], path

@@ -108,3 +108,11 @@ def test_unknown_policy_fields_are_a_422_and_lists_page(client, demo):
     page, raw = strict_page(client.roles, "list", T.Role, size=2, name="pager")
     assert raw["total"] == 3 and raw["pages"] == 2 and len(every(client.roles.list(size=2, name="pager"))) == 3
     assert [r.name for r in every(client.roles.list(role_ids=[raw["items"][0]["id"]]))] == [raw["items"][0]["name"]]
+
+
+def test_asktable_fields_sent_to_api_v1_are_a_422_naming_them(served, demo):
+    with httpx.Client(base_url=served.base_url + "/api/v1", headers=ADMIN) as http:
+        resp = http.post("/roles", json={"name": "sdk shaped", "policy_ids": ["policy_x"]})
+        assert resp.status_code == 422 and "policy_ids" in resp.json()["detail"]
+        resp = http.post("/policies", json={"name": "p", "permission": "allow", "dataset_config": {"datasource_ids": [demo]}})
+        assert resp.status_code == 422 and "dataset_config" in resp.json()["detail"]
