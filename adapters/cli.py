@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from tabletalk.adapters import cli_tables
@@ -14,47 +15,18 @@ class CliError(Exception):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import asyncio
+    from tabletalk.adapters.serve import PortError, serve
 
     settings = Settings()
     if args.bots:
         settings.bot_paths = list(args.bots)
     try:
-        asyncio.run(_serve_until_stopped(settings, args.host, args.port))
+        serve(settings, args.host, args.port, workers=args.workers)
+    except PortError as exc:
+        raise CliError(str(exc)) from None
     except KeyboardInterrupt:
         pass
     return 0
-
-
-async def _serve_until_stopped(settings: Settings, host: str, port: int) -> None:
-    """Start the app, bind the port, and say "listening" only once the socket really listens."""
-    import asyncio
-    import errno
-    import signal
-
-    from aiohttp import web
-
-    from tabletalk.adapters.rest.app import create_app
-
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port, backlog=1024)
-        try:
-            await site.start()
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise CliError(f"port {port} on {host} is already in use; stop the other process or pick "
-                               "another --port") from None
-            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        print(f"TableTalk listening on http://{host}:{port} (home: {settings.home.resolve()})", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 def _bots_check(args: argparse.Namespace) -> int:
@@ -172,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--bots", action="append", default=[], help="extra bot YAML file or folder (repeatable)")
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("TABLETALK_WORKERS") or (os.cpu_count() or 1)),
+                       help="worker processes sharing the port (default: TABLETALK_WORKERS, else the number of cores)")
     sub.add_parser("init", help="create the home (TABLETALK_HOME, else ./.tabletalk) with the demo, without serving")
     bots = sub.add_parser("bots", help="bot config files")
     bots_sub = bots.add_subparsers(dest="bots_command", required=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import time
 from datetime import datetime, timedelta, timezone
 
 from sqlmodel import select
 
+from tabletalk.core.cache import TtlCache
 from tabletalk.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from tabletalk.core.store.db import Store
 from tabletalk.core.policy.principal import SCOPE_RANKS
@@ -51,7 +51,9 @@ class KeyService:
     def __init__(self, store: Store, policies=None):
         self.store = store
         self.policies = policies  # PolicyService: checks the role a key is bound to
-        self._cache: dict[str, tuple[float, ApiKey]] = {}
+        # Key hash -> key (None: unknown). Stale entries are served while one refresh runs, so a
+        # revocation on another instance shows within about _CACHE_TTL plus one lookup.
+        self._cache: TtlCache[ApiKey | None] = TtlCache(_CACHE_TTL)
 
     async def create(self, scope: str, name: str = "", bot_ids: list[str] | None = None, *,
                      role_id: str | None = None, role_variables: dict | None = None, ttl: int | None = None,
@@ -110,7 +112,7 @@ class KeyService:
             key.revoked_at = utcnow()
             s.add(key)
             await s.commit()
-        self._cache = {h: v for h, v in self._cache.items() if v[1].id != key_id}
+        self._cache.drop_where(lambda k: k is not None and k.id == key_id)
 
     async def authenticate(self, header: str | None) -> ApiKey:
         if not header:
@@ -119,22 +121,17 @@ class KeyService:
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("Malformed Authorization header: use 'Authorization: Bearer <key>'.")
         digest = hash_key(secret.strip())
-        hit = self._cache.get(digest)
-        now = time.monotonic()
-        if hit and hit[0] > now and not expired(hit[1]):
-            return hit[1]
-        async with self.store.session() as s:
-            key = (await s.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+        key = await self._cache.get(digest, lambda: self._lookup(digest))
         if key is None or key.revoked_at is not None:
-            self._cache.pop(digest, None)
             raise Unauthorized("Invalid or revoked API key.")
         if expired(key):
-            self._cache.pop(digest, None)
+            self._cache.pop(digest)
             raise Unauthorized("This token has expired; ask the application for a new one.")
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (now + _CACHE_TTL, key)
         return key
+
+    async def _lookup(self, digest: str) -> ApiKey | None:
+        async with self.store.session() as s:
+            return (await s.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
 
     async def bootstrap_admin(self, configured: str | None) -> str | None:
         """Make sure an admin key exists. Returns a newly generated secret (to print once), else None."""

@@ -97,6 +97,7 @@ class Core:
         return None if record is None else record.result
 
     async def close(self) -> None:
+        await self.history.close()
         await self.llm.close()
         await self.metadata.close()
         await self.datasources.close()

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from tabletalk.adapters.rest.http import json_response, public
+from tabletalk.adapters.rest.loop_lag import LoopLag
 from tabletalk.adapters.rest.middleware import API_PREFIX, auth_middleware, error_middleware
 from tabletalk.config.settings import Settings
 from tabletalk.core.runtime import Core
@@ -37,9 +38,21 @@ def _optional(module: str):
         raise
 
 
+LOOP_LAG = web.AppKey("loop_lag", LoopLag)
+
+
+def route_modules() -> tuple[list, list]:
+    """The route modules under /api/v1 and at the root (imported once; `serve --workers` imports
+    them before forking so the workers share them)."""
+    api = [m for m in (_optional(f"tabletalk.adapters.rest.{name}") for name in API_MODULES) if m is not None]
+    root = [m for m in (_optional(name) for name in ROOT_MODULES) if m is not None]
+    return api, root
+
+
 @public
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    """Open: liveness, plus the worst event-loop lag of the last ten seconds (no secrets)."""
+    return json_response({"status": "ok", "loop_lag_max_ms": request.app[LOOP_LAG].max_ms()})
 
 
 def create_app(settings: Settings | None = None, *, core: Core | None = None) -> web.Application:
@@ -54,28 +67,28 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None) ->
 
     install(app)
 
+    app[LOOP_LAG] = LoopLag()
+
     async def lifecycle(app: web.Application):
         c = app[CORE]
         await c.start()
         await app[DISPATCHER].start()
+        app[LOOP_LAG].start()
         if c.generated_admin_key:
             # Printed once: only its hash is stored.
             print(f"Generated admin API key (shown only once, store it now): {c.generated_admin_key}", flush=True)
         yield
+        await app[LOOP_LAG].stop()
         await c.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
-    for name in API_MODULES:
-        module = _optional(f"tabletalk.adapters.rest.{name}")
-        if module is None:
-            continue
+    api, root = route_modules()
+    for module in api:
         for route in module.routes:
             app.router.add_route(route.method, API_PREFIX + route.path, route.handler)
-    for name in ROOT_MODULES:
-        module = _optional(name)
-        if module is not None:
-            app.router.add_routes(module.routes)
+    for module in root:
+        app.router.add_routes(module.routes)
     from tabletalk.adapters.rest.openapi import openapi_handler
     app.router.add_get(API_PREFIX + "/openapi.json", openapi_handler)
     from tabletalk.adapters.asktable import install as install_asktable  # /v1, the AskTable SDK's surface

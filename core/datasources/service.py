@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from sqlmodel import select
 
 from tabletalk.core.datasources.base import Connector, connector_for
+from tabletalk.core.cache import TtlCache
 from tabletalk.core.errors import Conflict, NotFound, Upstream
 from tabletalk.core.secrets import SECRET_FIELDS, SecretBox, merge_secrets
 from tabletalk.core.store.db import Store
@@ -40,7 +41,7 @@ class DatasourceService:
         self.box = box
         self.home = home
         self._connectors: dict[str, tuple[object, Connector]] = {}
-        self._rows: dict[str, tuple[float, Datasource]] = {}
+        self._rows: TtlCache[Datasource | None] = TtlCache(_ROW_TTL)
         self._gone: set[str] = set()  # deleted here: never re-cached by a read that raced the delete
         self._all: tuple[float, list[Datasource]] | None = None
 
@@ -60,17 +61,19 @@ class DatasourceService:
 
     async def get(self, ds_id: str, *, fresh: bool = False) -> Datasource:
         """A datasource by id; answered from a short-lived cache on the query hot path."""
-        hit = self._rows.get(ds_id)
-        if hit and not fresh and hit[0] > time.monotonic():
-            return hit[1]
-        async with self.store.session() as s:
-            ds = await s.get(Datasource, ds_id)
+        ds = await (self._load(ds_id) if fresh else self._rows.get(ds_id, lambda: self._load(ds_id)))
         if ds is None:
-            self._rows.pop(ds_id, None)
+            self._rows.pop(ds_id)
             raise NotFound(f"Datasource '{ds_id}' does not exist.")
-        if ds_id not in self._gone:
-            self._rows[ds_id] = (time.monotonic() + _ROW_TTL, ds)
+        if ds_id in self._gone:  # a read that raced the delete must not keep it alive
+            self._rows.pop(ds_id)
+        elif fresh:
+            self._rows.put(ds_id, ds)
         return ds
+
+    async def _load(self, ds_id: str) -> Datasource | None:
+        async with self.store.session() as s:
+            return await s.get(Datasource, ds_id)
 
     async def find(self, id_or_name: str) -> Datasource:
         """Resolve a datasource by id, or else by exact name (bot files may name datasources)."""
@@ -109,7 +112,7 @@ class DatasourceService:
             ds.modified_at = utcnow()
             s.add(ds)
             await s.commit()
-        self._rows.pop(ds_id, None)
+        self._rows.pop(ds_id)
         self._all = None
         await self._drop_connector(ds_id)
         return ds
@@ -123,12 +126,12 @@ class DatasourceService:
                 setattr(ds, k, v)
             s.add(ds)
             await s.commit()
-        self._rows.pop(ds_id, None)
+        self._rows.pop(ds_id)
         self._all = None
 
     async def delete(self, ds_id: str, *, allow_file_owned: bool = False) -> None:
         ds = await self.get(ds_id, fresh=True)
-        self._rows.pop(ds_id, None)
+        self._rows.pop(ds_id)
         if ds.source_file and not allow_file_owned:
             raise Conflict(f"Datasource '{ds.name}' is defined in {ds.source_file}; remove it from that file instead.")
         async with self.store.session() as s:
@@ -137,7 +140,7 @@ class DatasourceService:
             await s.exec(delete(Datasource).where(Datasource.id == ds_id))
             await s.commit()
         self._gone.add(ds_id)
-        self._rows.pop(ds_id, None)
+        self._rows.pop(ds_id)
         self._all = None
         await self._drop_connector(ds_id)
 

@@ -1,5 +1,9 @@
 """A chat-completions client for any OpenAI-compatible server, with our own retry policy.
 
+It is a plain aiohttp POST of the OpenAI wire format: the openai package's request building,
+transport adapter and response models cost about four times the CPU of the request itself, and a
+question makes two calls.
+
 429 (honouring Retry-After, capped), 5xx, timeouts, refused connections and unusable completions
 are retried with exponential backoff inside one overall deadline, then reported as one `Upstream`
 sentence naming the host and the last error. An optional requests-per-minute limiter keeps
@@ -8,15 +12,14 @@ concurrent callers (table generation batches) within a model's rpm budget.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import openai
-from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion
+import aiohttp
 
 from tabletalk.core.errors import Upstream
 
@@ -32,7 +35,16 @@ REFUSAL_HINTS = {
     422: "the request was rejected",
 }
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
-_FAILURES = (openai.APIError, asyncio.TimeoutError, ValueError, LookupError, AttributeError, TypeError)
+# JSON that is not a completion shows up as ValueError (bad JSON), LookupError, AttributeError or TypeError.
+_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, ValueError, LookupError, AttributeError, TypeError)
+
+
+class _Status(Exception):
+    """A non-2xx answer from the model server."""
+
+    def __init__(self, status: int, reason: str, retry_after: str | None):
+        super().__init__(f"{status} {reason}")
+        self.status, self.reason, self.retry_after = status, reason, retry_after
 
 
 @dataclass
@@ -75,24 +87,22 @@ class LLMClient:
 
     def __init__(self, base_url: str | None, api_key: str | None, model: str, *, timeout: float = 30.0,
                  retries: int = 3, rpm: int = 0, backoff: float = 0.5, deadline: float | None = None):
-        self.base_url = base_url
+        self.base_url = (base_url or "https://api.openai.com/v1").rstrip("/")
         self.model = model
         self.timeout = timeout
         self.retries = max(1, retries)
         self.backoff = backoff
         self.deadline = deadline if deadline is not None else self.timeout * self.retries + 10.0
         self.limiter = RateLimiter(rpm)
-        # aiohttp transport: httpx's pool scans every connection per request, which costs O(n²) CPU
-        # under hundreds of concurrent calls; aiohttp's connector does not.
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout,
-                                          max_retries=0, http_client=openai.DefaultAioHttpClient(timeout=timeout))
+        self._headers = {"Authorization": f"Bearer {api_key or 'not-needed'}", "Content-Type": "application/json"}
+        self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:  # never the key
         return f"LLMClient(host={self.host!r}, model={self.model!r})"
 
     @property
     def host(self) -> str:
-        return urlsplit(self.base_url or "https://api.openai.com").netloc or "the model server"
+        return urlsplit(self.base_url).netloc or "the model server"
 
     async def complete(self, messages: list[dict], *, model: str | None = None, temperature: float = 0.0,
                        max_tokens: int | None = None) -> Completion:
@@ -101,22 +111,22 @@ class LLMClient:
         body = {"model": model, "messages": messages, "temperature": temperature}
         if max_tokens:
             body["max_tokens"] = max_tokens
-        return await self._retrying(model, lambda: self._post(body),
+        return await self._retrying(model, "/chat/completions", body,
                                     lambda resp, spent, attempt: _completion(resp, model, spent, attempt))
 
     async def embed(self, texts: list[str], *, model: str) -> list[list[float]]:
         """One embedding vector per text (same retry policy as completions)."""
         body = {"model": model, "input": texts}
 
-        def parse(resp: CreateEmbeddingResponse, spent: float, attempt: int) -> list[list[float]]:
-            vectors = [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+        def parse(resp: dict, spent: float, attempt: int) -> list[list[float]]:
+            vectors = [d["embedding"] for d in sorted(resp["data"], key=lambda d: d["index"])]
             if len(vectors) != len(texts):
                 raise ValueError("the embedding count does not match the inputs")
             return vectors
 
-        return await self._retrying(model, lambda: self._client.post("/embeddings", body=body, cast_to=CreateEmbeddingResponse), parse)
+        return await self._retrying(model, "/embeddings", body, parse)
 
-    async def _retrying(self, model: str, call, parse):
+    async def _retrying(self, model: str, path: str, body: dict, parse):
         started = time.monotonic()
         ends = started + self.deadline
         queued = 0.0  # time spent waiting for the rpm budget: neither the model's fault nor its time
@@ -130,10 +140,13 @@ class LLMClient:
             ends += time.monotonic() - t0
             left = ends - time.monotonic()
             try:
-                resp = await asyncio.wait_for(call(), min(self.timeout + 1.0, left))
+                async with asyncio.timeout(min(self.timeout, left)):  # no extra task, unlike wait_for
+                    resp = await self._post(path, body)
                 return parse(resp, time.monotonic() - started - queued, attempt)
+            except _Status as exc:
+                last, wait = self._refusal_or_retry(exc)
             except _FAILURES as exc:
-                last, wait = self._failure(exc, min(self.timeout, left))
+                last, wait = _failure(exc, min(self.timeout, left)), 0.0
             log.info("LLM call to %s (%s) attempt %d/%d failed: %s", self.host, model, attempt, self.retries, last)
             if attempt >= self.retries:
                 break
@@ -145,57 +158,64 @@ class LLMClient:
         tries = f"{attempt} attempt" + ("s" if attempt != 1 else "")
         raise Upstream(f"The language model at {self.host} did not answer after {tries}{within} (last error: {last}).")
 
-    def _failure(self, exc: BaseException, timeout: float) -> tuple[str, float]:
-        """What went wrong and how long the server asked us to wait; raises if retrying cannot help."""
-        if isinstance(exc, openai.APIStatusError):
-            last = f"{exc.status_code} {_reason(exc)}"
-            if exc.status_code < 500 and exc.status_code not in RETRYABLE_4XX:
-                hint = REFUSAL_HINTS.get(exc.status_code, "the request was rejected")
-                raise Upstream(f"The language model at {self.host} refused the request ({last}): {hint}.") from None
-            return last, _retry_after(exc)
-        if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError)):
-            return _transport_error(exc, timeout), 0.0
-        return f"unusable answer ({_short(exc)})", 0.0  # garbage JSON, no choices, empty content
+    def _refusal_or_retry(self, exc: _Status) -> tuple[str, float]:
+        """What the status means and how long the server asked us to wait; raises if retrying cannot help."""
+        last = f"{exc.status} {exc.reason}"
+        if exc.status < 500 and exc.status not in RETRYABLE_4XX:
+            hint = REFUSAL_HINTS.get(exc.status, "the request was rejected")
+            raise Upstream(f"The language model at {self.host} refused the request ({last}): {hint}.") from None
+        return last, _retry_after(exc.retry_after)
 
-    async def _post(self, body: dict) -> ChatCompletion:
-        # The generic `post` skips the per-call TypedDict transform of `create(...)`, which costs
-        # more CPU than the rest of a question under heavy concurrency.
-        return await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+    async def _post(self, path: str, body: dict) -> dict:
+        if self._session is None or self._session.closed:
+            # One pooled session per endpoint, made inside the running loop; no per-connection limit
+            # beyond the model server's own.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
+        async with self._session.post(self.base_url + path, json=body, headers=self._headers) as resp:
+            raw = await resp.read()
+            if resp.status >= 300:
+                raise _Status(resp.status, resp.reason or "error", resp.headers.get("Retry-After"))
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise TypeError("the answer is not a JSON object")
+        return data
 
     async def close(self) -> None:
-        await self._client.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-def _completion(resp: ChatCompletion, model: str, duration: float, attempt: int) -> Completion:
-    text = (resp.choices[0].message.content or "") if resp.choices else ""
-    if not text.strip():
+def _completion(resp: dict, model: str, duration: float, attempt: int) -> Completion:
+    choices = resp.get("choices") or []
+    text = (choices[0]["message"].get("content") or "") if choices else ""
+    if not isinstance(text, str) or not text.strip():
         raise ValueError("the completion was empty")
-    usage = resp.usage.model_dump() if getattr(resp, "usage", None) else {}
-    return Completion(text, resp.model or model, duration, usage, attempt)
+    usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
+    return Completion(text, resp.get("model") or model, duration, usage, attempt)
 
 
-def _retry_after(exc: openai.APIStatusError) -> float:
+def _retry_after(value: str | None) -> float:
     try:
-        value = float(exc.response.headers.get("retry-after", "0"))
-    except (TypeError, ValueError, AttributeError):  # an HTTP date, or no header: use our backoff
-        value = 0.0
-    return min(max(value, 0.0), MAX_RETRY_AFTER)
+        seconds = float(value or "0")
+    except (TypeError, ValueError):  # an HTTP date: use our backoff
+        seconds = 0.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def _reason(exc: openai.APIStatusError) -> str:
-    try:
-        return exc.response.reason_phrase or "error"
-    except AttributeError:
-        return "error"
-
-
-# What a transport failure was, judged from the whole exception chain: the aiohttp transport wraps
-# refused connections and server disconnects alike in a ConnectTimeout.
+# What a transport failure was, judged from the whole exception chain.
 _TRANSPORT_CAUSES = (
     (("ConnectionRefusedError",), ("Connect call failed", "Connection refused"), "connection refused"),
-    (("ServerDisconnectedError", "RemoteProtocolError"), ("Server disconnected",), "the server closed the connection"),
+    (("ServerDisconnectedError", "RemoteProtocolError", "ClientPayloadError", "ClientOSError"),
+     ("Server disconnected",), "the server closed the connection"),
     (("ClientConnectorError", "ClientConnectorDNSError", "ConnectError"), ("Cannot connect",), "could not connect"),
 )
+
+
+def _failure(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)):
+        return _transport_error(exc, timeout)
+    return f"unusable answer ({_short(exc)})"  # garbage JSON, no choices, empty content
 
 
 def _transport_error(exc: BaseException, timeout: float) -> str:

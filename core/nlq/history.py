@@ -3,10 +3,11 @@ REST surface asked it, kept with its request so it can be listed later (newest f
 is not an admin lists only its own questions: an answer may hold rows only its asker may see."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Column, func
+from sqlalchemy import JSON, Column, func, insert
 from sqlmodel import Field, SQLModel, select
 
 from tabletalk.core.store.db import Store
@@ -30,24 +31,51 @@ class HistoryRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+FLUSH_AFTER = 0.05  # seconds a result waits so that a burst of answers is stored in one transaction
+
+
 class QueryHistory:
+    """Results are written behind the answer, in batches (one INSERT of many rows per burst): the
+    answer does not wait for the metadata store, and a burst costs one transaction, not one each.
+    Listing flushes first, so a caller always sees its own results."""
+
     def __init__(self, store: Store):
         self.store = store
+        self._pending: list[dict] = []
+        self._flusher: asyncio.Task | None = None
 
     async def record(self, kind: str, ask: Ask, answer: Answer, *, owner_key_id: str | None = None,
                      **request) -> HistoryRecord:
         """Store one result; `request` adds what the caller asked beyond the `Ask` (e.g. with_json)."""
         asked = {k: getattr(ask, k) for k in _REQUEST_FIELDS}
-        row = HistoryRecord(id=answer.id, kind=kind, datasource_id=ask.datasource_id, owner_key_id=owner_key_id,
-                            request={**asked, **request}, answer=answer.to_dict(kind))
-        async with self.store.session() as s:
-            s.add(row)
-            await s.commit()
-        return row
+        row = {"id": answer.id, "kind": kind, "datasource_id": ask.datasource_id, "owner_key_id": owner_key_id,
+               "request": {**asked, **request}, "answer": answer.to_dict(kind), "created_at": utcnow()}
+        self._pending.append(row)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+        return HistoryRecord(**row)
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_AFTER)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Store every pending result now (one transaction)."""
+        while self._pending:
+            rows, self._pending = self._pending, []
+            async with self.store.engine.begin() as conn:
+                await conn.execute(insert(HistoryRecord.__table__), rows)
+
+    async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.flush()
 
     async def list(self, kind: str, *, datasource_id: str | None = None, owner_key_id: str | None = None,
                    page: int = 1, size: int = 50) -> tuple[list[HistoryRecord], int]:
         """Newest first; `owner_key_id` limits it to one key's questions."""
+        await self.flush()
         conds = [HistoryRecord.kind == kind]
         if datasource_id:
             conds.append(HistoryRecord.datasource_id == datasource_id)

@@ -5,6 +5,8 @@ comments, so nothing the parser skipped (MySQL's `/*! ... */`, a statement after
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -97,7 +99,30 @@ def _statement_kind(node: exp.Expression) -> str:
     return f"an {kind}" if kind[:1] in "AEIOU" else f"a {kind}"
 
 
+# Texts this process regenerated from a tree it had just checked, per dialect (bounded, most recent
+# kept). The same text parses to the same tree, so running one of them needs no second parse.
+_CHECKED: OrderedDict[tuple[str, str], None] = OrderedDict()
+_CHECKED_MAX = 4096
+
+
+def _remember(dialect: str, text: str) -> str:
+    _CHECKED[(dialect, text)] = None
+    _CHECKED.move_to_end((dialect, text))
+    if len(_CHECKED) > _CHECKED_MAX:
+        _CHECKED.popitem(last=False)
+    return text
+
+
+def checked_sql(tree: exp.Expression, dialect: str) -> str:
+    """`tree`, which the caller has just checked, as runnable SQL without comments."""
+    return _remember(dialect, tree.sql(dialect=dialect, comments=False))
+
+
 def read_only_sql(sql: str, dialect: str) -> str:
     """The query regenerated from its checked tree, without comments: MySQL runs `/*! ... */`
-    comments as SQL, so no comment text ever reaches a database."""
-    return parse_read_only(sql, dialect).sql(dialect=dialect, comments=False)
+    comments as SQL, so no comment text ever reaches a database. SQL this process has just
+    produced from a checked tree (the policy rewriter's output) is not parsed a second time."""
+    if (dialect, sql) in _CHECKED:
+        _CHECKED.move_to_end((dialect, sql))
+        return sql
+    return checked_sql(parse_read_only(sql, dialect), dialect)

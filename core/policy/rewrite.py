@@ -25,7 +25,7 @@ from functools import lru_cache
 from sqlglot import exp
 
 from tabletalk.core.errors import Forbidden, Invalid
-from tabletalk.core.policy.readonly import READ_ROOTS, check_read_only, parse_read_only, parse_statement
+from tabletalk.core.policy.readonly import READ_ROOTS, check_read_only, checked_sql, parse_read_only, parse_statement
 from tabletalk.core.policy.variables import bind_filter
 
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "pg_toast", "mysql", "performance_schema", "sys"})
@@ -76,10 +76,13 @@ def apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], v
         _refuse_table_functions(tree, dialect)  # Forbidden under a policy, even those the guard would refuse
     check_read_only(tree, dialect)
     if not rules:
-        return sql if isinstance(sql, str) else tree.sql(dialect=dialect, comments=False)
+        if isinstance(sql, str):
+            checked_sql(tree, dialect)  # remembered: when `sql` is already that text, it runs unparsed
+            return sql
+        return checked_sql(tree, dialect)
     policy = _Policy.build(dialect, rules, values, all_tables, views or {}, schemas or set())
     _Rewriter(policy).rewrite(tree)
-    return tree.sql(dialect=dialect, comments=False)
+    return checked_sql(check_read_only(tree, dialect), dialect)
 
 
 @dataclass

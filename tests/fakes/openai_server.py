@@ -256,7 +256,7 @@ def _main() -> None:
                         help="the text every completion answers with")
     args = parser.parse_args()
     fake = FakeOpenAI(latency=args.latency, default=lambda body: args.reply, port=args.port, record=False)
-    web.run_app(fake.app(), host="127.0.0.1", port=args.port, access_log=None)
+    web.run_app(fake.app(), host="127.0.0.1", port=args.port, access_log=None, backlog=4096)  # never the bottleneck
 
 
 if __name__ == "__main__":
