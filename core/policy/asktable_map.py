@@ -251,10 +251,15 @@ class SharedPolicies:
 
     async def _declare(self, role_id: str, rules: list[dict] = ()) -> None:
         """Make the role's variables those its policies (and `rules`, about to be added) use:
-        missing ones are declared (AskTable's variables are strings), unused ones dropped."""
+        missing ones are declared (AskTable's variables are strings); unused ones are dropped,
+        unless the role also has /api/v1 policies (then its declarations are left to the user)."""
         role = await self.policies.get_role(role_id)
-        every_rule = [r for p in await self.policies.list_policies(role_id=role.id) for r in p.rules] + list(rules)
+        policies = await self.policies.list_policies(role_id=role.id)
+        every_rule = [r for p in policies for r in p.rules] + list(rules)
         used = list(dict.fromkeys(n for r in every_rule for n in PLACEHOLDER.findall(r.get("row_filter") or "")))
+        made = await self._materialised()
+        if any(p.id not in made for p in policies):  # the role has /api/v1 policies: its declarations are the user's
+            used += [v["name"] for v in role.variables if v["name"] not in used]
         kept = [v for v in role.variables if v["name"] in used]
         wanted = kept + [{"name": n, "type": "string", "required": True} for n in used
                          if n not in {v["name"] for v in kept}]
