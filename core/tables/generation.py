@@ -172,8 +172,12 @@ class GenerationMixin:
 
         async def run_batch(index: int, planned: list[dict], contexts: list[dict]) -> list[dict]:
             todo = [c for c in ai_cols if any(c["name"] not in p for p in planned)]
-            if client is not None and todo:
-                filled = await self._llm_rows(client, table, todo, planned, contexts, recent, temperature, info.model)
+            # Image columns get a labelled placeholder: no image-generation endpoint is called.
+            text = [c for c in todo if c["type"] != "image"]
+            if client is not None and text:
+                filled = await self._llm_rows(client, table, text, planned, contexts, recent, temperature, info.model)
+                images = offline.rows([c for c in todo if c["type"] == "image"], len(planned))
+                filled = [{**i, **f} for i, f in zip(images, filled)]
             else:
                 made = offline.rows(todo, len(planned), start + index * batch, table_text=table_text, given=planned)
                 filled = [{**m, **p} for m, p in zip(made, planned)]
@@ -294,11 +298,15 @@ class GenerationMixin:
         for i in range(0, len(targets), batch):
             chunk = targets[i:i + batch]
             contexts = [{c: r.data.get(c) for c in context_columns} for r in chunk]
-            if client is not None:
-                values = await self._llm_rows(client, table, fill_cols, [{} for _ in chunk],
+            text = [c for c in fill_cols if c["type"] != "image"]
+            if client is not None and text:
+                values = await self._llm_rows(client, table, text, [{} for _ in chunk],
                                               contexts, {}, temperature, info.model, extra)
             else:
                 values = offline.rows(fill_cols, len(chunk), i, table_text=f"{table.name} {table.description}", given=contexts)
+            if client is not None and text and len(text) < len(fill_cols):
+                images = offline.rows([c for c in fill_cols if c["type"] == "image"], len(chunk))
+                values = [{**im, **v} for im, v in zip(images, values)]
             updated = []
             async with self._write_lock:
                 async with self.store.session() as s:
