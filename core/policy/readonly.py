@@ -105,7 +105,7 @@ _CHECKED: OrderedDict[tuple[str, str], None] = OrderedDict()
 _CHECKED_MAX = 4096
 
 
-def _remember(dialect: str, text: str) -> str:
+def remember_checked(dialect: str, text: str) -> str:
     _CHECKED[(dialect, text)] = None
     _CHECKED.move_to_end((dialect, text))
     if len(_CHECKED) > _CHECKED_MAX:
@@ -115,7 +115,7 @@ def _remember(dialect: str, text: str) -> str:
 
 def checked_sql(tree: exp.Expression, dialect: str) -> str:
     """`tree`, which the caller has just checked, as runnable SQL without comments."""
-    return _remember(dialect, tree.sql(dialect=dialect, comments=False))
+    return remember_checked(dialect, tree.sql(dialect=dialect, comments=False))
 
 
 def read_only_sql(sql: str, dialect: str) -> str:

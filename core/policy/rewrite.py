@@ -18,14 +18,17 @@ keeping the reference's alias so `t.col` still resolves. Decisions:
 """
 from __future__ import annotations
 
+import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from sqlglot import exp
 
 from tabletalk.core.errors import Forbidden, Invalid
-from tabletalk.core.policy.readonly import READ_ROOTS, check_read_only, checked_sql, parse_read_only, parse_statement
+from tabletalk.core.policy.readonly import (READ_ROOTS, check_read_only, checked_sql, parse_read_only, parse_statement,
+                                            remember_checked)
 from tabletalk.core.policy.variables import bind_filter
 
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "pg_toast", "mysql", "performance_schema", "sys"})
@@ -65,12 +68,41 @@ def visible_tables(rules: list[Rule], all_tables: set[str]) -> set[str] | None:
     return {table_key(r.table) for r in rules} & tables
 
 
+# Rewrites are pure functions of their inputs: the same question asked again (a dashboard refresh,
+# a burst of one question) reuses the rewritten text instead of parsing and rewriting it again.
+_MEMO: OrderedDict[tuple, str] = OrderedDict()
+_MEMO_MAX = 2048
+
+
 def apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], values: dict, *,
                    all_tables: set[str], views: dict[str, str] | None = None,
                    schemas: set[str] | None = None) -> str:
     """Return `sql` (checked read-only) rewritten in `dialect` so that only the rows and tables the
     rules allow can be read. With no rules the SQL is returned as given. `schemas` names the
     datasource's own schemas, which may qualify a table (`main` and `public` always may)."""
+    if not isinstance(sql, str):
+        return _apply_policies(sql, dialect, rules, values, all_tables=all_tables, views=views, schemas=schemas)
+    try:
+        key = (sql, dialect, tuple((r.table, r.row_filter) for r in rules), json.dumps(values, sort_keys=True),
+               frozenset(all_tables), tuple(sorted((views or {}).items())), frozenset(schemas or ()))
+    except TypeError:  # values that JSON cannot hold: no memo
+        return _apply_policies(sql, dialect, rules, values, all_tables=all_tables, views=views, schemas=schemas)
+    hit = _MEMO.get(key)
+    if hit is not None:
+        _MEMO.move_to_end(key)
+        if rules:
+            remember_checked(dialect, hit)
+        return hit
+    out = _apply_policies(sql, dialect, rules, values, all_tables=all_tables, views=views, schemas=schemas)
+    _MEMO[key] = out
+    if len(_MEMO) > _MEMO_MAX:
+        _MEMO.popitem(last=False)
+    return out
+
+
+def _apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], values: dict, *,
+                    all_tables: set[str], views: dict[str, str] | None = None,
+                    schemas: set[str] | None = None) -> str:
     tree = parse_statement(sql, dialect) if isinstance(sql, str) else (sql.copy() if rules else sql)
     if rules and isinstance(tree, READ_ROOTS):
         _refuse_table_functions(tree, dialect)  # Forbidden under a policy, even those the guard would refuse
