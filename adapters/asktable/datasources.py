@@ -7,7 +7,7 @@ import re
 from aiohttp import web
 from pydantic import Field
 
-from tabletalk.adapters.asktable.wire import Body, lines, page, refuse_unserved, stamped
+from tabletalk.adapters.asktable.wire import Body, lines, page, refuse_unserved, stamped, visible_tables
 from tabletalk.adapters.rest.app import core_of
 from tabletalk.adapters.rest.http import Paging, json_response, no_content, parse_body, parse_query, requires
 from tabletalk.core.datasources.base import SUPPORTED_ENGINES
@@ -183,11 +183,15 @@ async def delete(request: web.Request) -> web.Response:
 @routes.get("/datasources/{datasource_id}/runtime-meta")
 @requires("priv_asker")
 async def runtime_meta(request: web.Request) -> web.Response:
-    """The live schema, read from the database now: {schema: [{name, type}]}."""
+    """The live schema, read from the database now: {schema: [{name, type}]} (the tables the key's role may see)."""
     core = core_of(request)
     ds = await core.datasources.get(request.match_info["datasource_id"])
     schemas: dict[str, list] = {}
-    for t in await (await core.datasources.connector(ds)).introspect():
+    live = await (await core.datasources.connector(ds)).introspect()
+    visible = await visible_tables(request, core, ds.id, {t.name.lower() for t in live})
+    for t in live:
+        if visible is not None and t.name.lower() not in visible:
+            continue
         schemas.setdefault(t.schema or "main", []).append({"name": t.name, "type": "view" if t.kind == "view" else "table"})
     return json_response({"schemas": schemas})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from tabletalk.adapters.asktable.wire import Body, refuse_unserved, sliced
+from tabletalk.adapters.asktable.wire import Body, refuse_unserved, sliced, visible_tables
 from tabletalk.adapters.rest.app import core_of
 from tabletalk.adapters.rest.http import Paging, json_response, no_content, parse_body, parse_query, requires
 from tabletalk.core.errors import Invalid, Unprocessable
@@ -18,11 +18,13 @@ def _desc(description: str, by_user: bool) -> dict:
             "origin_desc": "" if by_user else (description or "")}
 
 
-async def meta_out(core, ds_id: str) -> dict:
+async def meta_out(core, ds_id: str, visible: set[str] | None = None) -> dict:
     ds = await core.datasources.get(ds_id)
     stamp = iso(ds.modified_at)
     schemas: dict = {}
     for t in await core.metadata.tables(ds_id):
+        if visible is not None and t.name.lower() not in visible:
+            continue
         sname = t.schema_name or "main"
         sch = schemas.setdefault(sname, {"name": sname, **_desc("", False), "tables": {}})
         sch["tables"][t.name] = {
@@ -89,7 +91,11 @@ async def _optional_body(request: web.Request) -> MetaBody:
 @routes.get("/datasources/{datasource_id}/meta")
 @requires("priv_asker")
 async def retrieve_meta(request: web.Request) -> web.Response:
-    return json_response(await meta_out(core_of(request), request.match_info["datasource_id"]))
+    """The metadata, limited to the tables the calling key's role may see."""
+    core = core_of(request)
+    ds_id = request.match_info["datasource_id"]
+    names = {t.name.lower() for t in await core.metadata.tables(ds_id)}
+    return json_response(await meta_out(core, ds_id, await visible_tables(request, core, ds_id, names)))
 
 
 class TableNotes(Body):

@@ -52,3 +52,11 @@ def page(items: list, total: int, paging: Paging) -> dict:
 def sliced(items: list, paging: Paging) -> dict:
     """`page` for a service that returns a whole list."""
     return {**paged(items, paging), "pages": max(1, -(-len(items) // paging.size))}
+
+
+async def visible_tables(request: web.Request, core, ds_id: str, names: set[str]) -> set[str] | None:
+    """The tables the calling key may see on a datasource (None: all), as core's scope_for decides:
+    a role-bound token sees its role's tables only."""
+    from tabletalk.core.policy.principal import Principal
+
+    return (await core.policies.scope_for(Principal.of_key(key_of(request)), ds_id)).visible(names)

@@ -26,6 +26,18 @@ def test_a_token_with_role_variables_answers_the_filtered_truth(client, served, 
     assert answer.answer.attachments[0].info["data"] == [[truth]]
     sql, _ = strict(user.sqls, "create", T.QueryResponse, datasource_id=demo, question=ORDERS)
     assert "'cancelled'" in sql.query.sql
+    # The token sees the metadata of its role's tables only (here: all four, orders filtered) — and a
+    # tables pattern narrows it.
+    assert set(strict(user.datasources.meta, "retrieve", T.Meta, demo)[0].schemas["main"].tables) == {
+        "customers", "orders", "order_items", "products"}
+    narrow = client.policies.create(name="products only", permission="allow", dataset_config={
+        "datasource_ids": [demo], "regex_patterns": {"tables_regex_pattern": "^products$"}})
+    seller = client.roles.create(name="token seller", policy_ids=[narrow.id])
+    seller_token = client.auth.create_token(ak_role="asker", chat_role={"role_id": seller.id})["token"]
+    seller_sdk = sdk(served.base_url, seller_token)
+    assert list(seller_sdk.datasources.meta.retrieve(demo).schemas["main"].tables) == ["products"]
+    runtime = seller_sdk.datasources.retrieve_runtime_meta(demo)
+    assert [t.name for t in runtime.schemas["main"]] == ["products"]
     # The token cannot manage roles, and naming another role changes nothing: its own role wins.
     with pytest.raises(PermissionDeniedError):
         user.roles.list()
