@@ -16,7 +16,7 @@ from datetime import date
 from tabletalk.core.errors import Forbidden, Invalid, TableTalkError, Upstream
 from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq import builtin
-from tabletalk.core.nlq.answer import template_answer
+from tabletalk.core.nlq.answer import clean_numbers, template_answer
 from tabletalk.core.nlq.charts import chart_code, chart_kind, choose_chart
 from tabletalk.core.policy.principal import Principal
 
@@ -58,6 +58,8 @@ class Answer:
     upstream_failed: bool = False  # an LLM or the database did not answer
     timing: dict = field(default_factory=dict)
     debug: dict = field(default_factory=dict)  # LLM prompt size, what its budget cut, value hints
+    interpretation: str | None = None  # the question as the built-in engine read it, in plain words
+    confidence: float | None = None    # the built-in engine's calibrated confidence in that reading
     chart_hint: str | None = field(default=None, repr=False)
     checked: tuple | None = field(default=None, repr=False)  # (sql, result) already run while validating
 
@@ -68,6 +70,10 @@ class Answer:
             out["debug"] = self.debug
         if self.message:
             out["message"] = self.message
+        if self.interpretation:
+            out["interpretation"] = self.interpretation
+        if self.confidence is not None:
+            out["confidence"] = self.confidence
         if kind in ("q2a", "q2w", "chat"):
             out["answer"] = self.answer
             out["dataframe"] = self.dataframe
@@ -141,7 +147,7 @@ class Pipeline:
                     result = answer.checked[1]
                 else:
                     result = await connector.execute(answer.sql, max_rows=cap, timeout=self.settings.query_timeout)
-                answer.dataframe = result.to_dict()
+                answer.dataframe = clean_numbers(result.to_dict())
                 mark("execute", t0)
                 await step("rows", {"count": len(result.data), "truncated": result.truncated})
                 t0 = time.perf_counter()
@@ -166,6 +172,9 @@ class Pipeline:
 
     async def _generate(self, ask: Ask, answer: Answer, schema: Schema, full: Schema, visible, enforce, connector) -> str | None:
         today = date.today()
+        hidden = _mentioned_hidden_table(answer.question, full, visible)
+        if hidden:  # never answered from another table, by the engine or a model
+            raise Forbidden(f"You are not permitted to query the table '{hidden}'.")
         pairs = await self.training.pairs(ask.datasource_id)
         previous = None
         if ask.history:
@@ -179,12 +188,11 @@ class Pipeline:
         confident = local.confidence >= CONFIDENT and (not ask.history or local.confidence >= 1.0)
         if local.sql and (confident or not llm_ready):
             answer.engine = "builtin"
+            answer.interpretation = local.interpretation or None
+            answer.confidence = local.confidence
             return local.sql
         if not llm_ready:
             return self._cannot_map(answer, local, full, visible)
-        hidden = _mentioned_hidden_table(answer.question, full, visible) if local.sql is None else None
-        if hidden:  # no model call can make a hidden table visible
-            raise Forbidden(f"You are not permitted to query the table '{hidden}'.")
         from tabletalk.core.nlq.linking import link
         from tabletalk.core.nlq.llm import llm_sql
 
@@ -233,9 +241,6 @@ class Pipeline:
         return hints, (without_samples(linked) if answer.filtered else linked)
 
     def _cannot_map(self, answer: Answer, local, full: Schema, visible) -> None:
-        hidden = _mentioned_hidden_table(answer.question, full, visible)
-        if hidden:
-            raise Forbidden(f"You are not permitted to query the table '{hidden}'.")
         answer.status = "failed"
         answer.engine = "builtin"
         answer.message = local.message or "I could not turn that question into a query."

@@ -12,7 +12,7 @@ from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq.engine.compile import CannotJoin, render
 from tabletalk.core.nlq.engine.link import index_for, tag
 from tabletalk.core.nlq.engine.logical_form import Query, interpret
-from tabletalk.core.nlq.engine.read import Refusal, read
+from tabletalk.core.nlq.engine.read import REFUSE_BELOW, Refusal, read
 from tabletalk.core.nlq.engine.tokens import tokenize
 from tabletalk.core.nlq.engine.when import attach, take_dates
 
@@ -31,6 +31,9 @@ def read_question(question: str, schema: Schema, today: date | None = None) -> P
     tokens = tokenize(text)
     items = tag(tokens, ix)
     reading = read(items, ix)
+    if reading.confidence < REFUSE_BELOW:
+        joined = ", ".join(n[5:] for n in reading.notes if n.startswith("join:"))
+        raise Refusal(f"a reading across {joined} is too uncertain to answer")
     if window is not None or bucket is not None:
         attach(reading.query, ix, window, bucket, {t.text for t in tokens})
     try:

@@ -44,6 +44,9 @@ def literal(v) -> str:
 def _proj(p: Proj, q: Query | None = None) -> str:
     if p.agg == "*":
         return f"{ident(q.main.name)}.*"
+    if p.agg == "pct":
+        hit = " AND ".join(_cond(c, None) for c in p.conds) or "1 = 1"
+        return f"ROUND(100.0 * SUM(CASE WHEN {hit} THEN 1 ELSE 0 END) / COUNT(*), 1)"
     if p.agg == "count":
         return f"COUNT(DISTINCT {col(p.col)})" if p.col is not None and p.distinct else "COUNT(*)"
     if p.agg:
@@ -57,6 +60,8 @@ ALIAS = {"avg": "average_", "sum": "total_", "max": "max_", "min": "min_"}
 def _aliased(p: Proj, q: Query) -> str:
     """Aggregates get readable names ("count", "average_age"); columns keep theirs."""
     sql = _proj(p, q)
+    if p.agg == "pct":
+        return f"{sql} AS percentage"
     if p.agg == "count":
         return f"{sql} AS count" if p.col is None or not p.distinct else f"{sql} AS {ident('distinct_' + p.col.column.name.lower())}"
     if p.agg in ALIAS and p.col is not None:
@@ -110,7 +115,8 @@ def _anti(q: Query, a, ix: SchemaIndex) -> str:
     mine, ref_table, ref_col = (c2, t1, c1) if t2 == q.main.name else (c1, t2, c2)
     sub = Query(main=ix.schema.table(ref_table), tables=[a.table] if a.inner and a.table.name != ref_table else [],
                 where=list(a.inner))
-    where = " WHERE " + " AND ".join(_cond(c, ix) for c in sub.where) if sub.where else ""
+    ref = f"{ident(ref_table)}.{ident(ref_col)}"
+    where = " WHERE " + " AND ".join([*(_cond(c, ix) for c in sub.where), f"{ref} IS NOT NULL"])  # NULLs would void NOT IN
     return f"{ident(q.main.name)}.{ident(mine)} NOT IN (SELECT {ident(ref_table)}.{ident(ref_col)} {_from(sub, ix)}{where})"
 
 
@@ -122,6 +128,12 @@ def _counts_groups(q: Query) -> bool:
 
 def to_sql(q: Query, ix: SchemaIndex, dialect: str = "sqlite") -> str:
     """The SQL of a query in the sqlite-flavoured text sqlglot then renders per dialect."""
+    avg_count = next((p for p in q.select if p.agg == "avg_count"), None)
+    if avg_count is not None:  # "average number of items per order": the mean of per-group counts
+        inner = q.copy()
+        inner.select = [Proj(agg="count", of_table=avg_count.of_table)]
+        inner.order, inner.limit, inner.setop = [], None, None
+        return f"SELECT ROUND(AVG(count), 2) AS average_count FROM ({to_sql(inner, ix, dialect)}) AS per_group"
     if _counts_groups(q):
         inner = q.copy()
         inner.select = [Proj(col=g) for g in q.group]

@@ -69,6 +69,7 @@ class _Walk:
         self.recent = None        # the table named last, for "in 2014"
         self.in_anti: Anti | None = None
         self.show_count = False
+        self.percent = False
 
     # where the tail starts: at the subject, or at the first clause word after a projection
     def is_head(self, k: int) -> bool:
@@ -148,6 +149,11 @@ class _Walk:
         self.aggs.append(it.payload)
         return k + 1
 
+    def on_percent(self, k, it):
+        self.percent = True
+        self.count = True
+        return k + 1
+
     def on_count(self, k, it):
         if self.in_order:
             self.order_count(k)
@@ -200,6 +206,10 @@ class _Walk:
         raise Refusal(f"I could not tell what to do with '{it.text}'")
 
     def project(self, c: Col | None, of_table=None) -> None:
+        if self.aggs and self.count and c is None and self.aggs == ["avg"]:
+            self.q.select.append(Proj(agg="avg_count", of_table=of_table))  # "average number of items per order"
+            self.aggs, self.count = [], False
+            return
         if self.aggs:
             if c is None:
                 raise Refusal("an aggregate without a column")
@@ -438,8 +448,12 @@ class _Walk:
         nxt = self.r.sig(k)
         if nxt is not None and self.items[nxt].kind in ("any",):
             nxt = self.r.sig(nxt)
-        if nxt is not None and self.r.role(self.items[nxt]) == "table":
-            t = self.r.table_of(self.items[nxt])
+        verb_table = None
+        if nxt is not None and self.items[nxt].kind == "orderby" and self.items[nxt].text.endswith("ed"):
+            roots = self.r.ix.table_forms.get((self.items[nxt].text[:-2],), [])  # "who never ordered"
+            verb_table = max(roots, key=lambda x: x[1])[0] if roots else None
+        if verb_table is not None or nxt is not None and self.r.role(self.items[nxt]) == "table":
+            t = verb_table or self.r.table_of(self.items[nxt])
             self.in_anti = Anti(t)
             self.q.anti.append(self.in_anti)
             return nxt + 1
@@ -616,6 +630,16 @@ class _Walk:
             raise Refusal("an aggregate without a column")
         if self.count and not any(p.agg == "count" for p in q.select):
             q.select.append(Proj(agg="count", of_table=q.main))
+        if self.percent:  # "what percentage of orders are cancelled": the share meeting the conditions
+            if not q.where or q.group or q.tables:
+                raise Refusal("a percentage of what")
+            q.select = [Proj(agg="pct", conds=list(q.where))]
+            q.where = []
+        if any(p.agg == "avg_count" for p in q.select):
+            if not q.group:
+                raise Refusal("an average number per what")
+            q.select = [p for p in q.select if p.agg == "avg_count"]
+            return
         if self.negate:
             raise Refusal("a 'not' I could not attach")
         if self.pending_or:
@@ -722,3 +746,4 @@ class _Walk:
             joined.append(t.name)
         if self.q.tables:
             self.r.penalty += 0.05 * len(self.q.tables)
+            self.r.notes.extend(f"join:{t.name}" for t in self.q.tables)

@@ -252,4 +252,9 @@ def _match_at(tokens: list[Token], i: int, ix: SchemaIndex) -> Item:
             return Item("function", i, i + 1, tok.text)  # "shipping cost": the shipments' cost
     if tok.text in RELATION_WORDS or tok.stem in RELATION_WORDS:
         return Item("relation", i, i + 1, tok.text)
+    if tok.text.endswith("ed") and len(tok.text) > 5:  # "customers who never ordered": the orders table
+        for root in (tok.text[:-2], tok.text[:-1]):
+            tables = [(t, s) for t, s in ix.table_forms.get((root,), []) if s >= 0.9]
+            if tables:
+                return Item("name", i, i + 1, tok.text, None, tables=tables)
     return Item("unplaced", i, i + 1, tok.text)

@@ -22,6 +22,7 @@ class Proj:
     col: Col | None = None      # None with count: COUNT(*)
     distinct: bool = False
     of_table: Table | None = None  # count of which rows
+    conds: list = field(default_factory=list)  # pct: the share of rows meeting these conditions
 
 
 @dataclass
@@ -66,6 +67,10 @@ def words(name: str) -> str:
 def _proj(p: Proj) -> str:
     if p.agg == "*":
         return "rows"
+    if p.agg == "pct":
+        return "percentage"
+    if p.agg == "avg_count":
+        return f"average number of {words(p.of_table.name)}"
     if p.agg == "count":
         if p.col is not None:
             return f"number of {'different ' if p.distinct else ''}{words(p.col.column.name)}"
@@ -101,7 +106,20 @@ def interpret(q: Query) -> str:
     """The question as the engine read it, e.g. 'the weight of pets with the lowest pet age, where pet type is 'dog''."""
     subject = words(q.main.name)
     head = _join([_proj(p) for p in q.select]) if q.select else "rows"
-    text = f"the {'different ' if q.distinct else ''}{head} of {subject}"
+    if len(q.select) == 1 and q.select[0].agg == "avg_count" and q.group:
+        per = words(q.group[0].table.name)
+        return f"the average number of {words(q.select[0].of_table.name)} per {per[:-1] if per.endswith('s') else per}" + (
+            ", where " + " and ".join(_cond(c) for c in q.where) if q.where else "")
+    if len(q.select) == 1 and q.select[0].agg == "count" and q.select[0].col is None \
+            and q.select[0].of_table in (None, q.main):
+        text = f"the number of {subject}"
+    elif head == "rows":
+        text = f"the {'different ' if q.distinct else ''}{subject}"
+    else:
+        text = f"the {'different ' if q.distinct else ''}{head} of {subject}"
+    pct = next((p for p in q.select if p.agg == "pct"), None)
+    if pct is not None:
+        text += (" where " + " and ".join(_cond(c) for c in pct.conds)) if pct.conds else ""
     if q.window_label:
         text += f", {q.window_label}"
     if q.bucket:

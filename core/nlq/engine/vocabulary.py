@@ -24,6 +24,9 @@ _add("most", "desc", "most", "the most", "most number of", "the most number of",
 _add("most", "asc", "fewest", "the fewest", "the least number of", "least number of", "the smallest number of",
      "smallest number of", "the lowest number of", "lowest number of", "least common", "the least common", "rarest",
      "the rarest", "least popular")
+_add("percent", None, "percentage of", "percent of", "what percentage of", "the percentage of", "share of", "the share of",
+     "proportion of", "the proportion of", "fraction of", "what fraction of", "what share of", "percentage", "percent",
+     "what percent of", "the fraction of")
 _add("distinct", None, "distinct", "different", "unique")
 _add("cmp", ">", "more than", "greater than", "larger than", "bigger than", "higher than", "over", "above",
      "exceeding", "after", "later than", "longer than", "heavier than", "older than", "taller than")
