@@ -32,6 +32,7 @@ SYNONYM_GROUPS = [
     ["subscription", "plan"],
     ["project", "initiative"],
     ["supplier", "vendor"],
+    ["maker", "manufacturer", "producer"],
     ["warehouse", "depot"],
     ["appointment", "visit", "consultation"],
     ["student", "pupil", "learner"],

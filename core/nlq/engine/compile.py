@@ -117,7 +117,7 @@ def _anti(q: Query, a, ix: SchemaIndex) -> str:
                 where=list(a.inner))
     ref = f"{ident(ref_table)}.{ident(ref_col)}"
     where = " WHERE " + " AND ".join([*(_cond(c, ix) for c in sub.where), f"{ref} IS NOT NULL"])  # NULLs would void NOT IN
-    return f"{ident(q.main.name)}.{ident(mine)} NOT IN (SELECT {ident(ref_table)}.{ident(ref_col)} {_from(sub, ix)}{where})"
+    return f"{ident(q.main.name)}.{ident(mine)} {'NOT IN' if a.negated else 'IN'} (SELECT {ident(ref_table)}.{ident(ref_col)} {_from(sub, ix)}{where})"
 
 
 def _counts_groups(q: Query) -> bool:

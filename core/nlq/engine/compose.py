@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tabletalk.core.nlq.engine.link import MONEY_NAMES, Col
-from tabletalk.core.nlq.engine.logical_form import Anti, Cond, Proj, Query
+from tabletalk.core.nlq.engine.logical_form import Anti, Cond, Proj, Query  # noqa: F401
 from tabletalk.core.nlq.engine.read import CLAUSE_WORDS, COMPARATIVE_COLUMNS, Reader, Refusal, _numeric
 from tabletalk.core.nlq.engine.vocabulary import RELATION_WORDS, VERB_COLUMNS
 
@@ -70,6 +70,8 @@ class _Walk:
         self.in_anti: Anti | None = None
         self.show_count = False
         self.percent = False
+        self.both: tuple[Cond, Cond] | None = None
+        self.both_tables = None
 
     # where the tail starts: at the subject, or at the first clause word after a projection
     def is_head(self, k: int) -> bool:
@@ -172,10 +174,25 @@ class _Walk:
         self.distinct = True
         return k + 1
 
+    def of_table(self, k):
+        """"the description of the treatment": the table named right after 'of'."""
+        j = k + 1
+        if j < len(self.items) and self.items[j].text == "of":
+            j += 1
+            while j < len(self.items) and self.items[j].text in ("the", "a", "an", "all", "each", "every", "their", "its"):
+                j += 1
+            if j < len(self.items) and self.r.role(self.items[j]) == "table":
+                return self.r.table_of(self.items[j])
+        return None
+
     def on_column(self, k, it):
         if k > 0 and self.r.role(self.items[k - 1]) == "column" and self.items[k - 1].kind == "name":
             raise Refusal(f"'{self.items[k - 1].text} {it.text}' names two columns side by side")
-        c = self.r.column_of(it, self.prefer())
+        owner = self.of_table(k)
+        if owner is None and not self.is_head(k) and self.recent is not None and self.recent is not self.q.main:
+            owner = self.recent  # "the student who has a cat that is age 3": the cat's age
+        c = self.r.column_of(it, ([owner] if owner is not None and any(x.table is owner for x, _ in it.columns) else [])
+                             + self.prefer())
         self.need(c.table)
         self.recent = c.table
         nxt = self.r.sig(k)
@@ -197,7 +214,7 @@ class _Walk:
         self.last_col = c
         if c.column.kind == "date" and nkind not in ("cmp", "between"):
             return k + 1  # "were issued": the date stage picks the column these words name
-        if nkind in ("cmp", "between", "number", "literal", "value", "neg", "like") or self.r.role(self.items[nxt]) == "value" \
+        if nkind in ("cmp", "between", "number", "literal", "value", "neg", "like", "or", "aged") or self.r.role(self.items[nxt]) == "value" \
                 if nxt is not None else False:
             return k + 1
         if self.s_idx is None and not self.q.select:
@@ -295,7 +312,10 @@ class _Walk:
             self.pending_or = False
             return
         if last is not None and last.col.key == cond.col.key and last.op == cond.op == "=":
-            raise Refusal(f"{cond.col.column.name} cannot be two values at once (both?)")
+            if self.both is not None:
+                raise Refusal("more than two values at once")
+            self.both = (last, cond)  # "cats and dogs", "in both 2014 and 2015": rows for each, intersected
+            return
         self.q.where.append(cond)
 
     def on_literal(self, k, it):
@@ -319,6 +339,15 @@ class _Walk:
         nxt = self.r.sig(k)
         target = None
         year_like = float(it.payload).is_integer() and 1800 <= it.payload <= 2100
+        if (self.pending_or or prev is not None and self.items[prev].kind == "and") and self.q.where \
+                and self.q.where[-1].op in ("=", "in") and isinstance(self.q.where[-1].value, (float, list)):
+            self.add_cond(k, Cond(self.q.where[-1].col, "=", it.payload))  # "32 or 33", "in 2014 and 2015"
+            return k + 1
+        if nxt is not None and self.items[nxt].kind == "yearsold":  # "a cat that is 3 years old"
+            column = self._adjective_column("aged")
+            self.need(column.table)
+            self.add_cond(k, Cond(column, "=", it.payload))
+            return nxt + 1
         if nxt is not None and self.r.role(self.items[nxt]) == "column" and not year_like:
             target = self.r.column_of(self.items[nxt], self.prefer())
             k = nxt
@@ -345,6 +374,11 @@ class _Walk:
     def on_cmp(self, k, it):
         op = it.payload
         nxt = self.r.sig(k)
+        last = self.q.where[-1] if self.q.where else None
+        if it.text.startswith("or ") and last is not None and last.op == "=" and isinstance(last.value, float) \
+                and (nxt is None or self.items[nxt].kind != "number"):
+            last.op = op  # "in 2014 or after"
+            return k + 1
         if nxt is None:
             raise Refusal(f"'{it.text}' compares nothing")
         target_item = self.items[nxt]
@@ -358,13 +392,15 @@ class _Walk:
                 column = self.r.column_of(target_item, self.prefer())
             nxt = self.r.sig(nxt)
             target_item = self.items[nxt] if nxt is not None else None
-        if target_item is not None and target_item.kind == "avg_ref" or (target_item is not None and target_item.kind == "agg"
+        if target_item is not None and target_item.text == "average" or (target_item is not None and target_item.kind == "agg"
                                                                           and target_item.payload == "avg"):
             c_idx = self.r.sig(nxt)
             col = self.r.column_of(self.items[c_idx], self.prefer()) if c_idx is not None and \
-                self.r.role(self.items[c_idx]) == "column" else (column or self.last_col)
+                self.r.role(self.items[c_idx]) == "column" else (column or self._adjective_column(it.text) or self.last_col)
             if col is None:
                 raise Refusal("above the average of what")
+            column = column or self._adjective_column(it.text)
+            self.need((column or col).table)
             self.q.where.append(Cond(column or col, op, ("avg", col)))
             return (c_idx + 1) if c_idx is not None and self.r.role(self.items[c_idx]) == "column" else nxt + 1
         if target_item is None or target_item.kind != "number":
@@ -373,6 +409,11 @@ class _Walk:
         after = self.r.sig(nxt)
         if after is not None and self.r.role(self.items[after]) == "table" and column is None:
             t = self.r.table_of(self.items[after])  # "with more than 3 models"
+            plain = [p.col for p in self.q.select if p.agg is None and p.col is not None]
+            if t is self.q.main and len(plain) == 1:  # "hometowns shared by at least two teachers"
+                self.q.group.append(plain[0])
+                self.q.having.append(Cond(plain[0], op, number, agg="count"))
+                return after + 1
             if t is not self.q.main:
                 self.need(t)
                 self.q.group.append(self.r.pk(self.q.main))
@@ -383,6 +424,9 @@ class _Walk:
             nxt = after
         if column is None:
             column = self._adjective_column(it.text) or self._verb_column(k)
+        prev = self.r.sig(k, -1)
+        if column is None and prev is not None and self.r.role(self.items[prev]) == "column":
+            column = self.last_col  # "sales more than 300000"
         if column is None and it.text in ("after", "before", "or after", "or before") and 1800 <= number <= 2100:
             column = self._year()
         if column is None:
@@ -427,11 +471,22 @@ class _Walk:
         kinds = COMPARATIVE_COLUMNS.get(phrase)
         if not kinds:
             return None
-        for t in self.prefer():
+        for t in ([self.recent] if self.recent is not None else []) + self.prefer():
             for c in t.columns:
                 if any(w in c.name.lower() for w in kinds):
                     return Col(t, c)
         raise Refusal(f"no column for '{phrase}'")
+
+    def on_aged(self, k, it):
+        """"teachers aged 32 or 33": equality on the age column."""
+        nxt = self.r.sig(k)
+        if nxt is None or self.items[nxt].kind != "number":
+            raise Refusal("aged what")
+        column = self._adjective_column("aged")
+        self.need(column.table)
+        self.add_cond(nxt, Cond(column, "=", self.items[nxt].payload))
+        self.last_col = column
+        return nxt + 1
 
     def on_between(self, k, it):
         a = self.r.sig(k)
@@ -457,8 +512,9 @@ class _Walk:
             self.in_anti = Anti(t)
             self.q.anti.append(self.in_anti)
             return nxt + 1
-        if nxt is not None and self.r.role(self.items[nxt]) == "value" and any(
-                self.r.role(x) == "table" for x in self.items[nxt + 1:]) and any(
+        if nxt is not None and self.r.role(self.items[nxt]) == "value" and (any(
+                self.r.role(x) == "table" for x in self.items[nxt + 1:]) or all(
+                c.table is not self.q.main for c, _ in self.items[nxt].values)) and any(
                 x.text in RELATION_WORDS for x in self.items[k:nxt]):
             self.in_anti = Anti(self.q.main)  # "who do not own a cat as a pet": the value names what is absent
             self.q.anti.append(self.in_anti)
@@ -474,7 +530,7 @@ class _Walk:
         target = self.items[nxt]
         if self.r.role(target) == "table":
             t = self.r.table_of(target)
-            if t is self.q.main and it.text in ("each", "every") and not (self.count or self.aggs or any(p.agg for p in self.q.select)) \
+            if t is self.q.main and it.text.split()[-1] in ("each", "every") and not (self.count or self.aggs or any(p.agg for p in self.q.select)) \
                     and not any(x.kind in ("count", "agg") for x in self.items[nxt:]):
                 return nxt + 1  # "the name of each teacher": every row
             self.need(t)
@@ -486,7 +542,7 @@ class _Walk:
         elif self.r.role(target) == "column":
             c = self.r.column_of(target, self.prefer())
             self.need(c.table)
-            if it.text in ("each", "every") and not any(x.kind in ("count", "agg", "most") for x in self.items):
+            if it.text.split()[-1] in ("each", "every") and not any(x.kind in ("count", "agg", "most") for x in self.items):
                 self.project(c)  # "each owner's first name": every row, not a grouping
                 return nxt + 1
             self.q.group.append(c)
@@ -552,6 +608,8 @@ class _Walk:
 
     def on_most(self, k, it):
         nxt = self.r.sig(k)
+        if nxt is not None and self.items[nxt].kind == "count":  # "fewest number of flights"
+            nxt = self.r.sig(nxt)
         if nxt is None:
             raise Refusal("'most' of what")
         target = self.items[nxt]
@@ -616,10 +674,20 @@ class _Walk:
         raise Refusal("'average' here")
 
     def on_both(self, k, it):
-        raise Refusal("'both' (intersection) is not read yet")
+        a = self.r.sig(k)
+        b = self.r.sig(a) if a is not None else None
+        c = self.r.sig(b) if b is not None else None
+        if c is not None and self.r.role(self.items[a]) == "table" and self.items[b].kind == "and" \
+                and self.r.role(self.items[c]) == "table":
+            self.both_tables = (self.r.table_of(self.items[a]), self.r.table_of(self.items[c]))
+            return c + 1  # "states where both owners and professionals live"
+        return k + 1
 
     def on_but(self, k, it):
-        raise Refusal("'but' (difference) is not read yet")
+        nxt = self.r.sig(k)
+        if nxt is None or self.items[nxt].kind != "neg":
+            raise Refusal("'but' without a 'not'")
+        return k + 1
 
     # --- finishing -----------------------------------------------------------------------------
     def finish(self) -> None:
@@ -693,13 +761,36 @@ class _Walk:
                         isinstance(a.value, float) and isinstance(b.value, float) and b.value <= a.value:
                     raise Refusal(f"{a.col.column.name} above {a.value} and below {b.value} on one row (both?)")
         self._ranking_measure()
+        self._semi_joins()
         self._semi_join_distinct()
+        if self.both_tables is not None:
+            self._both_tables()
+        if self.both is not None:
+            if q.group or q.order or q.limit or any(p.agg for p in q.select):
+                raise Refusal("two values at once with a grouping")
+            other = q.copy()
+            other.where = [self.both[1] if c is self.both[0] else c for c in q.where]
+            other.distinct = q.distinct = False
+            q.setop = ("INTERSECT", other)
         if aggregated and plain and not q.group:
             raise Refusal("columns next to an aggregate without 'each' or 'per'")
         for t in list(q.tables):
             if t is q.main:
                 q.tables.remove(t)
         self._check_joins()
+
+    def _both_tables(self) -> None:
+        """The same-named column of two tables, intersected."""
+        q, (a, b) = self.q, self.both_tables
+        plain = [p.col for p in q.select if p.agg is None and p.col is not None]
+        if len(plain) != 1 or q.where or q.group or q.tables or q.anti:
+            raise Refusal("'both' over two tables with more than one column")
+        ca, cb = a.column(plain[0].column.name), b.column(plain[0].column.name)
+        if ca is None or cb is None:
+            raise Refusal(f"{plain[0].column.name} is not in both {a.name} and {b.name}")
+        q.main, q.select = a, [Proj(col=Col(a, ca))]
+        q.setop = ("INTERSECT", Query(main=b, select=[Proj(col=Col(b, cb))]))
+        q.distinct = False
 
     def _ranking_measure(self) -> None:
         """"top 3 clients by shipping cost": ranking the subject by a measure of its many related rows is
@@ -710,7 +801,7 @@ class _Walk:
         c = q.order[0][0].col
         if c.table is q.main or not self._fans_out(c.table):
             return
-        if q.limit and q.limit > 1 or any(p.agg == "*" for p in q.select):
+        if q.limit and q.limit > 1:
             q.order[0] = (Proj(agg="sum", col=c), q.order[0][1])
             q.group.append(self.r.pk(q.main))
             q.select.append(q.order[0][0])
@@ -723,6 +814,22 @@ class _Walk:
                 return True
             current = t2
         return False
+
+    def _semi_joins(self) -> None:
+        """"the average age of dogs who went through treatments": a table joined only to filter aggregated
+        subject rows becomes `key IN (...)`, so the join cannot repeat them."""
+        q = self.q
+        if q.group or not any(p.agg and p.agg not in ("*",) for p in q.select):
+            return
+        used = {p.col.table.name for p in q.select if p.col is not None} | {o[0].col.table.name for o in q.order if o[0].col}
+        for t in list(q.tables):
+            path = self.r.ix.join_path(q.main.name, t.name) or []
+            if t.name in used or len(path) != 1 or not self._fans_out(t):
+                continue
+            inner = [c for c in q.where if c.col.table is t]
+            q.where = [c for c in q.where if c.col.table is not t]
+            q.tables.remove(t)
+            q.anti.append(Anti(t, inner, negated=False))
 
     def _semi_join_distinct(self) -> None:
         """"students who have a pet": tables joined only to filter the subject list each subject row once."""

@@ -9,10 +9,15 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from tabletalk.core.metadata.schema import Column, Schema, Table
-from tabletalk.core.nlq.engine.tokens import Token, lemma, name_words
+from tabletalk.core.nlq.engine.tokens import ABBREVIATIONS, Token, lemma, name_words, root
 from tabletalk.core.nlq.engine.vocabulary import FUNCTION_WORDS, PHRASES, RELATION_WORDS, SUPERLATIVES
 from tabletalk.core.nlq.lexicon import synonyms
 
+# Words a column name uses and words people use for it (generic English, not any one schema).
+COLUMN_SYNONYMS = {"source": ("departing", "departure", "leaving", "origin"), "src": ("departing", "departure", "origin"),
+                   "dest": ("arriving", "arrival", "destination", "landing"),
+                   "destination": ("arriving", "arrival", "landing"), "sex": ("gender",), "gender": ("sex",),
+                   "nationality": ("nation",), "citizenship": ("nation", "nationality"), "hometown": ("town",)}
 MONEY_NAMES = {"total", "amount", "sum", "value", "price", "cost", "fee", "revenue", "charge"}
 GENERIC_TABLE_WORDS = {"list", "data", "info", "information", "detail", "details", "record", "records", "table", "has",
                        "in", "of", "and", "the", "to"}
@@ -104,6 +109,7 @@ class SchemaIndex:
         if t.name not in self.link_tables and len(words) > 1:
             if words[-1] not in GENERIC_TABLE_WORDS:
                 forms.setdefault((words[-1],), 0.6)
+                forms.setdefault((words[0],), 0.55)  # "poker" for poker_player
             elif words[0] not in GENERIC_TABLE_WORDS:
                 forms.setdefault((words[0],), 0.8)
         if len(words) == 1:
@@ -138,6 +144,17 @@ class SchemaIndex:
                 cforms[tuple(lemma(w) for w in syn.split())] = 1.0
             if c.kind == "number" and cw and cw[-1] in MONEY_NAMES:
                 cforms.setdefault(("amount",), 0.5)  # "the invoiced amount" for invoices.total
+            if c.name.lower() in ABBREVIATIONS:
+                cforms.setdefault((c.name.lower(),), 1.0)  # "mpg" as well as "miles per gallon"
+            for w in cw:
+                for syn in COLUMN_SYNONYMS.get(w, ()):
+                    cforms.setdefault(tuple(syn.split()), 0.7)
+            for f, score in list(cforms.items()):
+                rooted = tuple(root(w) for w in f)
+                if rooted != f:
+                    self.column_forms.setdefault(("\0root",) + rooted, []).append((ref, min(score, 0.85)))
+                if len(f) > 1:  # "arrival date" for date_arrived
+                    self.column_forms.setdefault(("\0bag",) + tuple(sorted(rooted)), []).append((ref, min(score, 0.8)))
             for f, score in cforms.items():
                 if f:
                     self.column_forms.setdefault(f, []).append((ref, score))
@@ -217,7 +234,8 @@ def _match_at(tokens: list[Token], i: int, ix: SchemaIndex) -> Item:
         stems = tuple(t.stem for t in span)
         values = _value_hits(ix, tuple(t.text for t in span)) or (_value_hits(ix, stems) if length > 1 or len(surface) > 3 else [])
         tables = ix.table_forms.get(stems, [])
-        columns = ix.column_forms.get(stems, [])
+        columns = ix.column_forms.get(stems, []) or ix.column_forms.get(("\0root",) + tuple(root(s) for s in stems), []) \
+            or (ix.column_forms.get(("\0bag",) + tuple(sorted(root(s) for s in stems)), []) if length > 1 else [])
         if length == 1 and not columns and ("\0neg", surface) in ix.column_forms:
             return Item("negcolumn", i, i + 1, surface, None, columns=list(ix.column_forms[("\0neg", surface)]))
         if length > 1 and columns and span[0].text != span[0].stem and ix.table_forms.get((span[0].stem,)):
@@ -253,8 +271,8 @@ def _match_at(tokens: list[Token], i: int, ix: SchemaIndex) -> Item:
     if tok.text in RELATION_WORDS or tok.stem in RELATION_WORDS:
         return Item("relation", i, i + 1, tok.text)
     if tok.text.endswith("ed") and len(tok.text) > 5:  # "customers who never ordered": the orders table
-        for root in (tok.text[:-2], tok.text[:-1]):
-            tables = [(t, s) for t, s in ix.table_forms.get((root,), []) if s >= 0.9]
+        for base in (tok.text[:-2], tok.text[:-1]):
+            tables = [(t, s) for t, s in ix.table_forms.get((base,), []) if s >= 0.9]
             if tables:
                 return Item("name", i, i + 1, tok.text, None, tables=tables)
     return Item("unplaced", i, i + 1, tok.text)

@@ -37,6 +37,7 @@ class Cond:
 class Anti:
     table: Table                # rows of the main table with no matching row here
     inner: list[Cond] = field(default_factory=list)
+    negated: bool = True        # False: rows that do have one (a semi-join, "dogs who went through treatments")
 
 
 @dataclass
@@ -128,7 +129,7 @@ def interpret(q: Query) -> str:
     if shown:
         text += ", where " + " and ".join(_cond(c) for c in shown)
     for a in q.anti:
-        text += f", that have no {words(a.table.name)}" + (" where " + " and ".join(map(_cond, a.inner)) if a.inner else "")
+        text += f", that have {'no' if a.negated else 'some'} {words(a.table.name)}" + (" where " + " and ".join(map(_cond, a.inner)) if a.inner else "")
     if q.group:
         text += ", for each " + _join([words(g.column.name) for g in q.group])
     if q.having:

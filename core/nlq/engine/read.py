@@ -136,8 +136,8 @@ class Reader:
             a, b = tables[0], tables[1]
             between = [x.text for x in self.items[a + 1:b]]
             tb = self.table_of(self.items[b])
-            if between in (["of"], ["of", "the"], ["of", "a"], ["for", "the"], ["for"]) and \
-                    any(c.table is tb for c, _ in self.items[a].columns):
+            if between in (["of"], ["of", "the"], ["of", "a"], ["for", "the"], ["for"]) and self.items[a].columns and \
+                    self.marker(b) is None and tb is not self.table_of(self.items[a]):
                 self.forced[self.items[a].start] = "column"  # "the model of the car": a column of cars
                 tables = tables[1:]
         kinds = {it.kind for it in self.items}

@@ -13,6 +13,8 @@ ABBREVIATIONS = {"fname": ("first", "name"), "lname": ("last", "name"), "dob": (
                  "qty": ("quantity",), "num": ("number",), "no": ("number",), "stu": ("student",), "desc": ("description",),
                  "addr": ("address",), "amt": ("amount",), "dept": ("department",), "emp": ("employee",),
                  "mpg": ("miles", "per", "gallon"), "yn": (), "dt": ("date",), "nbr": ("number",)}
+NOT_CODES = {"the", "and", "for", "with", "how", "what", "who", "are", "not", "all", "usa", "list", "show", "find", "give",
+             "name", "names", "id", "ids"}
 _QUOTED = re.compile(r"``\s*(.+?)\s*''|\"([^\"]+)\"|“([^”]+)”|(?<![a-z])'([^']+)'(?![a-z])|`([^`]+)`")
 
 
@@ -47,6 +49,7 @@ def tokenize(question: str) -> list[Token]:
 
 
 def _words(chunk: str, out: list[Token]) -> None:
+    codes = set(re.findall(r"\b[A-Z]{3,5}\b", chunk))  # "flights from APG": a code, spelled as written
     chunk = re.sub(r"(?<=\w)'s\b|(?<=s)'(?=\s|$)", "", chunk.lower())
     chunk = re.sub(r"(?<=\d),(?=\d{3})", "", chunk)
     for m in re.finditer(r"\d+(?:\.\d+)?|[a-z][a-z0-9_]*(?:-[a-z0-9]+)*|,", chunk):
@@ -57,12 +60,24 @@ def _words(chunk: str, out: list[Token]) -> None:
             out.append(Token(len(out), w, w, number=float(w)))
         elif w in NUMBER_WORDS:
             out.append(Token(len(out), w, w, number=float(NUMBER_WORDS[w])))
+        elif w.upper() in codes and w not in NOT_CODES:
+            out.append(Token(len(out), w, w, literal=w.upper()))
         else:
             out.append(Token(len(out), w, lemma(w)))
 
 
+def root(word: str) -> str:
+    """A verb or noun root for loose matching: arriving, arrived, arrival → arriv; departure → depart."""
+    for suffix in ("ing", "ed", "ure", "al", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def name_words(name: str) -> tuple[str, ...]:
     """The words of a schema name, stemmed: 'Song_release_year' → (song, release, year); 'LName' → (last, name)."""
+    if name.lower() in ABBREVIATIONS:
+        return ABBREVIATIONS[name.lower()]
     parts = re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", name)
     words: list[str] = []
     for p in parts:

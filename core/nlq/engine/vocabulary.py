@@ -11,7 +11,7 @@ def _add(kind: str, payload, *phrases: str) -> None:
         PHRASES[p] = (kind, payload)
 
 
-_add("count", None, "how many", "number of", "the number of", "count of", "count", "total number of", "counts of",
+_add("count", None, "frequency", "their frequency", "the frequency", "how many", "number of", "the number of", "count of", "count", "total number of", "counts of",
      "total count of", "how many number of")
 _add("function", None, "amount of", "the amount of", "kind of", "type of the")
 _add("agg", "avg", "average", "avg", "mean", "average of", "the average of")
@@ -39,6 +39,8 @@ _add("cmpword", ">", "more", "greater", "larger", "bigger", "higher")
 _add("cmpword", "<", "less", "fewer", "smaller", "lower")
 _add("cmp", "!=", "other than", "different from", "except")
 _add("between", None, "between")
+_add("aged", None, "aged", "at the age of")
+_add("yearsold", None, "years old", "year old", "years of age")
 _add("order", "asc", "ascending", "in ascending order", "ascending order", "ascendingly", "alphabetical order",
      "in alphabetical order", "alphabetically", "alphabetical", "in ascending", "from low to high", "increasing")
 _add("order", "desc", "descending", "in descending order", "descending order", "descendingly", "in descending",
@@ -83,7 +85,7 @@ there their its it it's this that these those them they he she his her our we yo
 show list give return find tell get display provide report present name? please can could would will shall
 all any some every in on at by for from to with within into onto as about across among amongst such than
 also just only then thus so too very ever currently still yet now respectively corresponding correspond corresponds
-here overall altogether
+here overall altogether exist exists existing listed recorded compute calculate show me much how
 that's whether if how well along together
 """.split()) - {"name?"}
 # Connecting verbs: they relate two things the question names and are read as the join between them, allowed
@@ -97,11 +99,13 @@ live lives lived living receive received receives get gets got write writes wrot
 released create created creates build built register registered enroll enrolled visit visited operate operated
 manage managed manages provide provided sell sold sells buy bought participate participated happen happened occur
 occurred occurs record recorded locate located base based associate associated affiliated relate related link linked
-do done hire hired start started borrow borrowed join joined leave left handle handled ship shipped issue issued
+do done shared share shares weigh weighs weighed weighing weighted cost costs hire hired gone went through given
+treated treat treats designed design operating fly flies spend spent pay start started borrow borrowed join joined leave left handle handled ship shipped issue issued
 open opened prescribe prescribed born earn earns earned invoice invoiced place placed sign signed book booked
 """.split())
 # Verbs that compare a kind of column: "employees who earn more than 100000".
 VERB_COLUMNS = {"earn": ("salary", "wage", "pay", "income", "earning"), "earns": ("salary", "wage", "pay", "income", "earning"),
                 "cost": ("cost", "price", "amount", "fee"), "costs": ("cost", "price", "amount", "fee"),
-                "weigh": ("weight",), "weighs": ("weight",), "born": ("birth",), "last": ("duration",),
+                "weigh": ("weight",), "weighs": ("weight",), "weighed": ("weight",), "weighing": ("weight",),
+                "weighted": ("weight",), "spent": ("cost", "amount", "price"), "spend": ("cost", "amount", "price"), "born": ("birth",), "last": ("duration",),
                 "lasted": ("duration",), "aged": ("age",)}
