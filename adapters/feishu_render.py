@@ -20,6 +20,8 @@ def card(reply: Reply, image_key: str | None = None) -> dict:
                          "rows": [{n: fmt(v) for n, v in zip(names, r)} for r in df["data"][: LIMITS["table_rows"]]]})
     if image_key:
         elements.append({"tag": "img", "img_key": image_key, "alt": {"tag": "plain_text", "content": "chart"}})
+    if reply.interpretation:
+        elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": f"Read as: {reply.interpretation}"[:2000]}]})
     if reply.sql:
         elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": f"SQL: {reply.sql}"[:2000]}]})
     if reply.suggestions:

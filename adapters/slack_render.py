@@ -37,6 +37,8 @@ def render(reply: Reply) -> tuple[str, list[dict]]:
         shown = min(len(df["data"]), LIMITS["table_rows"])
         if len(df["data"]) > shown or df.get("truncated"):
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Showing {shown} of {len(df['data'])}{'+' if df.get('truncated') else ''} rows; the full result is attached as CSV."}]})
+    if reply.interpretation:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Read as: {reply.interpretation}"[:limit]}]})
     if reply.sql:
         sql = reply.sql if len(reply.sql) < limit - 20 else reply.sql[: limit - 25] + "…"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"SQL: `{sql}`"}]})

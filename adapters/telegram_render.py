@@ -15,6 +15,8 @@ def render(reply: Reply) -> list[str]:
     df = reply.dataframe
     if df and df.get("columns") and (len(df["data"]) > 1 or len(df["columns"]) > 1):
         parts.append(f"<pre>{html.escape(table_text(df, LIMITS['table_rows']))}</pre>")
+    if reply.interpretation:
+        parts.append(f"<i>Read as: {html.escape(reply.interpretation)}</i>")
     if reply.sql:
         parts.append(f"<code>{html.escape(reply.sql)}</code>")
     if reply.suggestions:

@@ -205,12 +205,10 @@ class Dispatcher:
                 answer = await self.core.pipeline.run(ask, "chat")
                 if answer.status == "success" or answer.not_permitted:
                     break
-            text = answer.answer or answer.message or ""
-            if answer.interpretation and answer.status == "success":
-                text += f"\n(Read as: {answer.interpretation}.)"  # every platform shows how the question was read
-            reply = Reply(text=text, sql=answer.sql, dataframe=answer.dataframe,
+            reply = Reply(text=answer.answer or answer.message or "", sql=answer.sql, dataframe=answer.dataframe,
                           chart=answer.chart, error=None if answer.status == "success" else (answer.message or "failed"),
-                          private=answer.filtered, chat_id=chat.id)
+                          private=answer.filtered, chat_id=chat.id,
+                          interpretation=answer.interpretation if answer.status == "success" else None)
         except TableTalkError as exc:
             reply = Reply(text=exc.detail, error=exc.detail, chat_id=chat.id)
         except Exception:
@@ -224,8 +222,8 @@ class Dispatcher:
                 log.warning("chart rendering failed for chat %s", chat.id, exc_info=True)
         content = {"text": reply.text, "sql": reply.sql, "dataframe": reply.dataframe, "chart": reply.chart,
                    "in_reply_to": human.id}
-        if answer is not None and getattr(answer, "interpretation", None):
-            content["interpretation"] = answer.interpretation
+        if reply.interpretation:
+            content["interpretation"] = reply.interpretation
         if reply.error:
             content["error"] = reply.error
         status = "failed" if reply.error else "success"

@@ -47,6 +47,7 @@ class Reply:
     error: str | None = None               # set when the answer is a failure explanation
     private: bool = False                  # computed under a row filter: show only to the asker in groups
     chat_id: str | None = None             # stored chat the turn belongs to
+    interpretation: str | None = None      # how the built-in engine read the question, in plain words
     message_id: str | None = None          # stored assistant message id
 
     @property

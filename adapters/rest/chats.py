@@ -113,6 +113,8 @@ def _reply_body(chat_id: str, reply: Reply) -> dict:
     content = {"text": reply.text, "sql": reply.sql, "dataframe": reply.dataframe, "chart": reply.chart}
     if reply.suggestions:
         content["suggestions"] = reply.suggestions
+    if reply.interpretation:
+        content["interpretation"] = reply.interpretation
     if reply.error:
         content["error"] = reply.error
     return {"id": reply.message_id, "chat_id": chat_id, "role": "assistant", "content": content,

@@ -951,8 +951,17 @@ def generate(question: str, schema: Schema, *, today: date | None = None, traini
     lex = lexicon_for(schema)
     trained = _training_match(question, training, lex) if training else None
     if trained:
-        return BuiltinResult(trained, 1.0, ["a stored training question"], "", None)
+        return BuiltinResult(trained, 1.0, ["a stored training question"], "", None,
+                             "the stored example question closest to this one", "training")
     refusal = ""
+    if previous is not None and (compositional.is_follow_up(question) or FOLLOW_UP_RE.search(_normalise(question))):
+        try:
+            parsed = compositional.follow_up(previous[0], question, schema, today)
+        except compositional.Refusal as exc:
+            refusal = str(exc)
+        else:
+            return BuiltinResult(parsed.sql, parsed.confidence, [parsed.interpretation], "", None,
+                                 parsed.interpretation, "compositional")
     if previous is None or not FOLLOW_UP_RE.search(_normalise(question)):
         try:
             parsed = compositional.read_question(question, schema, today)

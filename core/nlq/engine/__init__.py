@@ -10,6 +10,7 @@ from datetime import date
 
 from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq.engine.compile import CannotJoin, render
+from tabletalk.core.nlq.engine.followup import is_follow_up, refine
 from tabletalk.core.nlq.engine.link import index_for, tag
 from tabletalk.core.nlq.engine.logical_form import Query, interpret
 from tabletalk.core.nlq.engine.read import REFUSE_BELOW, Refusal, read
@@ -23,6 +24,19 @@ class Parsed:
     sql: str
     interpretation: str
     confidence: float
+
+
+def follow_up(previous_question: str, question: str, schema: Schema, today: date | None = None) -> Parsed:
+    """The previous question's reading, refined by a chat follow-up ("only completed ones", "top 3 instead")."""
+    today = today or date.today()
+    base = read_question(previous_question, schema, today)
+    q = refine(base.query, question, schema, today)
+    ix = index_for(schema)
+    try:
+        sql = render(q, ix, schema.dialect)
+    except CannotJoin as exc:
+        raise Refusal(f"{exc} is not linked to the other tables") from None
+    return Parsed(q, sql, interpret(q), base.confidence)
 
 
 def read_question(question: str, schema: Schema, today: date | None = None) -> Parsed:
@@ -43,4 +57,4 @@ def read_question(question: str, schema: Schema, today: date | None = None) -> P
     return Parsed(reading.query, sql, interpret(reading.query), reading.confidence)
 
 
-__all__ = ["read_question", "Refusal", "Parsed"]
+__all__ = ["read_question", "follow_up", "is_follow_up", "Refusal", "Parsed"]

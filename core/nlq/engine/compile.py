@@ -49,6 +49,8 @@ def _proj(p: Proj, q: Query | None = None) -> str:
         return f"ROUND(100.0 * SUM(CASE WHEN {hit} THEN 1 ELSE 0 END) / COUNT(*), 1)"
     if p.agg == "count":
         return f"COUNT(DISTINCT {col(p.col)})" if p.col is not None and p.distinct else "COUNT(*)"
+    if p.agg and p.times is not None:
+        return f"{FN[p.agg]}({col(p.col)} * {col(p.times)})"
     if p.agg:
         return f"{FN[p.agg]}({'DISTINCT ' if p.distinct else ''}{col(p.col)})"
     return col(p.col)
@@ -64,6 +66,8 @@ def _aliased(p: Proj, q: Query) -> str:
         return f"{sql} AS percentage"
     if p.agg == "count":
         return f"{sql} AS count" if p.col is None or not p.distinct else f"{sql} AS {ident('distinct_' + p.col.column.name.lower())}"
+    if p.times is not None:
+        return f"{sql} AS {ident(ALIAS.get(p.agg, 'total_') + 'revenue')}"
     if p.agg in ALIAS and p.col is not None:
         return f"{sql} AS {ident(ALIAS[p.agg] + p.col.column.name.lower())}"
     return sql

@@ -23,6 +23,7 @@ class Proj:
     distinct: bool = False
     of_table: Table | None = None  # count of which rows
     conds: list = field(default_factory=list)  # pct: the share of rows meeting these conditions
+    times: Col | None = None    # money as quantity × unit price: agg(col * times)
 
 
 @dataclass
@@ -77,6 +78,8 @@ def _proj(p: Proj) -> str:
             return f"number of {'different ' if p.distinct else ''}{words(p.col.column.name)}"
         return f"number of {words(p.of_table.name) if p.of_table is not None else 'rows'}"
     name = words(p.col.column.name) if p.col is not None else "rows"
+    if p.times is not None:
+        name = f"revenue ({name} × {words(p.times.column.name)})"
     return f"{AGG_WORDS[p.agg]} {name}" if p.agg else name
 
 
@@ -130,12 +133,16 @@ def interpret(q: Query) -> str:
         text += ", where " + " and ".join(_cond(c) for c in shown)
     for a in q.anti:
         text += f", that have {'no' if a.negated else 'some'} {words(a.table.name)}" + (" where " + " and ".join(map(_cond, a.inner)) if a.inner else "")
-    if q.group:
-        text += ", for each " + _join([words(g.column.name) for g in q.group])
+    shown_groups = [g for g in q.group if not (g.table is q.main and g.column is q.main.primary_key)]
+    if shown_groups:
+        text += ", for each " + _join([words(g.column.name) for g in shown_groups])
     if q.having:
         text += ", having " + " and ".join(f"number of {words(h.col.table.name)} {OP_WORDS[h.op]} {_value(h.value)}"
                                           if h.agg is None else _cond(h) for h in q.having)
-    if q.order:
+    if q.order and q.order[0][0].agg and q.limit and q.limit > 1 and q.group and q.group[0].table is q.main:
+        p, d = q.order[0]  # "top 5 products by revenue"
+        text = f"the {'top' if d == 'desc' else 'bottom'} {q.limit} {subject} by {_proj(p)}" + text[len(f"the {head} of {subject}"):]
+    elif q.order:
         p, d = q.order[0]
         if q.limit == 1:
             text += f", only the one with the {'highest' if d == 'desc' else 'lowest'} {_proj(p)}"

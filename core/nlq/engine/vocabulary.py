@@ -27,6 +27,7 @@ _add("most", "asc", "fewest", "the fewest", "the least number of", "least number
 _add("percent", None, "percentage of", "percent of", "what percentage of", "the percentage of", "share of", "the share of",
      "proportion of", "the proportion of", "fraction of", "what fraction of", "what share of", "percentage", "percent",
      "what percent of", "the fraction of")
+_add("money", None, "revenue", "sales", "turnover", "takings", "income", "the revenue", "gmv")
 _add("distinct", None, "distinct", "different", "unique")
 _add("cmp", ">", "more than", "greater than", "larger than", "bigger than", "higher than", "over", "above",
      "exceeding", "after", "later than", "longer than", "heavier than", "older than", "taller than")

@@ -30,7 +30,8 @@ def take_dates(question: str, today: date) -> tuple[str, Window | None, str | No
 def date_column(q: Query, ix: SchemaIndex, words: set[str]) -> Col:
     """The date column a window or bucket applies to: one the question's words point at ("hired" → hire_date),
     else the only date column of the subject (or of a joined table)."""
-    for tables in ([q.main], [q.main, *q.tables]):
+    measured = [p.col.table for p in q.select if p.agg in ("sum", "avg", "max", "min") and p.col is not None]
+    for tables in (measured[:1], [q.main], [q.main, *q.tables]):
         cols = [Col(t, c) for t in tables for c in t.columns if c.kind == "date"]
         named = [c for c in cols if any(w[:4] == cw[:4] and len(cw) > 2 for w in words for cw in name_words(c.column.name)
                                         if cw not in ("date", "at", "on", "time"))]
@@ -38,7 +39,7 @@ def date_column(q: Query, ix: SchemaIndex, words: set[str]) -> Col:
             return named[0]
         if len(cols) == 1:
             return cols[0]
-        if len(cols) > 1:
+        if len(cols) > 1 and tables is not measured[:1]:
             raise Refusal(f"which date of {q.main.name}: " + " or ".join(c.column.name for c in cols))
     raise Refusal(f"{q.main.name} has no date column")
 
@@ -55,7 +56,9 @@ def attach(q: Query, ix: SchemaIndex, window: Window | None, bucket: str | None,
         q.window_label = window.label
     if bucket is not None:
         q.bucket = (bucket, col)
-        kept = [p for p in q.select if p.agg and p.agg != "*"]
+        grouped = {g.key for g in q.group} | {g.table.name for g in q.group}
+        kept = [p for p in q.select if p.agg and p.agg != "*" or p.agg is None and p.col is not None
+                and (p.col.key in grouped or p.col.table.name in grouped)]
         for p in q.select:
             if p.agg is None and p.col is not None and p.col.column.kind == "number" and not p.col.column.primary_key \
                     and not p.col.column.references:
