@@ -960,7 +960,7 @@ def generate(question: str, schema: Schema, *, today: date | None = None, traini
         except compositional.Refusal as exc:
             refusal = str(exc)
         else:
-            return BuiltinResult(parsed.sql, parsed.confidence, [parsed.interpretation], "", None,
+            return BuiltinResult(parsed.sql, parsed.confidence, [parsed.interpretation], "", parsed.chart_hint,
                                  parsed.interpretation, "compositional")
     if previous is None or not FOLLOW_UP_RE.search(_normalise(question)):
         try:
@@ -968,7 +968,7 @@ def generate(question: str, schema: Schema, *, today: date | None = None, traini
         except compositional.Refusal as exc:
             refusal = str(exc)
         else:
-            return BuiltinResult(parsed.sql, parsed.confidence, [parsed.interpretation], "", None,
+            return BuiltinResult(parsed.sql, parsed.confidence, [parsed.interpretation], "", parsed.chart_hint,
                                  parsed.interpretation, "compositional")
     if previous is None and not _legacy_may_fit(question, today):
         return BuiltinResult(None, 0.0, [], f"I could not read this question: {refusal}. "

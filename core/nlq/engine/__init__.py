@@ -25,6 +25,13 @@ class Parsed:
     interpretation: str
     confidence: float
 
+    @property
+    def chart_hint(self) -> str | None:
+        """A line over time buckets, bars over groups with a measure."""
+        if self.query.bucket:
+            return "line"
+        return "bar" if self.query.group and any(p.agg for p in self.query.select) else None
+
 
 def follow_up(previous_question: str, question: str, schema: Schema, today: date | None = None) -> Parsed:
     """The previous question's reading, refined by a chat follow-up ("only completed ones", "top 3 instead")."""

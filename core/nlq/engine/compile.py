@@ -146,7 +146,7 @@ def to_sql(q: Query, ix: SchemaIndex, dialect: str = "sqlite") -> str:
     select = ", ".join(_aliased(p, q) for p in q.select) or f"{ident(q.main.name)}.*"
     bucket = None
     if q.bucket:
-        bucket = bucket_sql(q.bucket[0], col(q.bucket[1]), dialect)
+        bucket = bucket_sql(q.bucket[0], col(q.bucket[1]), "sqlite")  # sqlglot renders it for the dialect
         select = f"{bucket} AS {ident(q.bucket[0])}, {select}"
     if q.tables and not q.group and len(q.select) == 1 and q.select[0].agg == "count" and q.select[0].col is None \
             and q.select[0].of_table is q.main and sum(c.primary_key for c in q.main.columns) == 1:
