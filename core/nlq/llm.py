@@ -157,9 +157,10 @@ async def llm_sql(client: LLMClient, question: str, schema: Schema, *, dialect: 
         try:
             if sql is None:
                 raise Invalid("The reply contained no SQL query.")
-            parse_read_only(sql, dialect)
             if validate is not None:
-                await validate(sql)
+                await validate(sql)  # the caller's policy rewrite parses and checks it: once is enough
+            else:
+                parse_read_only(sql, dialect)
             return LLMSqlResult(sql, spent, attempt, messages, prompt.tokens, prompt.cut)
         except Invalid as exc:
             last = exc
