@@ -30,7 +30,7 @@ async def _serve(home: Path, port: int, llm_url: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "tabletalk.adapters.cli", "serve", "--port", str(port)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     async with aiohttp.ClientSession() as s:
-        for _ in range(150):
+        for _ in range(900):  # start-up is seconds on an idle machine, a minute or more on a loaded one
             try:
                 async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
                     if r.status == 200:
