@@ -1,6 +1,7 @@
 """The model's prompt carries the stored values a question names (through the real service, the fake
 model recording every prompt): key columns are indexed, columns over the index cap are looked up, and
-a role under a row filter never gets a value from a row it cannot see."""
+a role under a row filter never gets a value from a row it cannot see, nor an example naming a table it
+cannot see."""
 from __future__ import annotations
 
 import asyncio
@@ -67,9 +68,17 @@ async def test_prompt_holds_key_values_looked_up_values_and_only_rows_the_role_s
             assert "'Zed Quill'" in prompt and "'Ann Bo'" in prompt and "'platinum'" in prompt
             assert answer["debug"]["prompt_tokens"] > 0 and answer["debug"]["value_hints"] >= 5
 
+            for question, sql in (("which zorblax belong to each code label", "SELECT label FROM codes"),
+                                  ("which zorblax belong to each tier", "SELECT tier, COUNT(*) FROM accounts GROUP BY tier")):
+                resp = await client.post("/api/v1/training", headers=ADMIN, json={"datasource_id": ds, "question": question, "sql": sql})
+                assert resp.status == 201, await resp.text()
+            _, prompt = await _ask(client, fake, datasource_id=ds)
+            assert "SELECT label FROM codes" in prompt and "GROUP BY tier" in prompt  # similar solved examples
+
             role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "south", "variables": []})).json()
             await client.post("/api/v1/policies", headers=ADMIN, json={
                 "role_id": role["id"], "datasource_id": ds, "rules": [{"table": "accounts", "row_filter": "region = 'South'"}]})
             _, prompt = await _ask(client, fake, datasource_id=ds, role_id=role["id"])
             assert "'Ann Bo'" in prompt and "'gold'" in prompt  # rows the role sees
             assert "'Zed Quill'" not in prompt and "'platinum'" not in prompt and "APG'" not in prompt
+            assert "GROUP BY tier" in prompt and "FROM codes" not in prompt  # no example shows a hidden table
