@@ -29,14 +29,16 @@ log = logging.getLogger(__name__)
 MAX_PER_COLUMN = 4
 MAX_HINTS = 24
 MAX_NGRAM = 6           # longest value (in words) matched as a phrase
+MAX_PART = 2            # values found by one named word, per column
 FUZZY_CUTOFF = 88       # rapidfuzz ratio for a misspelt value
 FUZZY_MIN_CHARS = 5
 LOOKUP_COLUMNS = 8      # over-the-cap columns looked up per question
 LOOKUP_WORDS = 6        # question words searched per looked-up column
 LOOKUP_ROWS = 200
-SCORES = {"exact": 1.0, "case": 0.95, "stem": 0.9}  # fuzzy: ratio / 100 * 0.8
+SCORES = {"exact": 1.0, "case": 0.95, "stem": 0.9, "part": 0.7}  # fuzzy: ratio / 100 * 0.8; part: times the share named
 
 _TOKEN = re.compile(r"[^\W_]+")
+_QUOTED = re.compile(r"[\"'‘“]([^\"'‘’“”]{2,60})[\"'’”]")
 
 Lookup = Callable[[str], Awaitable[Sequence[Sequence]]]  # SQL (unfiltered) -> rows, through the role's policy
 
@@ -46,7 +48,7 @@ class ValueHint:
     table: str
     column: str
     value: str  # exactly as stored
-    how: str    # exact | case | stem | fuzzy
+    how: str    # exact | case | stem | part | fuzzy
     score: float
 
 
@@ -79,6 +81,9 @@ class Question:
         capital = {w.lower() for i, w in enumerate(self.raw) if i and w[:1].isupper()}
         self.content = sorted({w for w in words if (len(w) >= 3 or w in capital) and w not in STOP and not w.isdigit()},
                               key=lambda w: (w not in capital, -len(w), w))
+        # Names the question writes as names (a capital, or in quotes): "Ford" may stand for 'Ford Motor Company'.
+        quoted = {w.lower() for part in _QUOTED.findall(text) for w in _TOKEN.findall(part)}
+        self.names = {w for w in capital | quoted if len(w) >= 3 and w not in STOP and not w.isdigit()}
 
     def match(self, value: str) -> tuple[str, float] | None:
         key, stemmed, n = _keys(value)
@@ -91,6 +96,16 @@ class Question:
         if stemmed in self.stemmed and any(len(w) >= 3 for w in key.split()):
             return "stem", SCORES["stem"]
         return None
+
+    def part_matches(self, values: Sequence[str]) -> dict[str, float]:
+        """Values of a few words, at least a third of which the question writes as names."""
+        out = {}
+        for v in values:
+            words = _keys(v)[0].split()
+            share = len(self.names & set(words)) / len(words) if 1 < len(words) <= MAX_NGRAM else 0.0
+            if share >= 1 / 3:
+                out[v] = SCORES["part"] * share
+        return dict(sorted(out.items(), key=lambda kv: -kv[1])[:MAX_PART])
 
     def fuzzy_matches(self, values: Sequence[str]) -> dict[str, float]:
         keys = {}
@@ -116,7 +131,11 @@ def _column_hints(q: Question, table: Table, col: Column, values: Sequence[str])
         if hit:
             hints.append(ValueHint(table.name, col.name, v, *hit))
     if not hints:
-        hints = [ValueHint(table.name, col.name, v, "fuzzy", s) for v, s in q.fuzzy_matches(values).items()]
+        near = {v: (s, "fuzzy") for v, s in q.fuzzy_matches(values).items()}
+        for v, s in q.part_matches(values).items():
+            if s > near.get(v, (0.0, ""))[0]:
+                near[v] = (s, "part")
+        hints = [ValueHint(table.name, col.name, v, how, s) for v, (s, how) in near.items()]
     hints.sort(key=lambda h: (-h.score, -len(h.value), h.value))
     return hints[:MAX_PER_COLUMN]
 
@@ -162,6 +181,9 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
     q = Question(question)
     if not q.raw:
         return []
+    # A capitalised "Airport" names the airports table, not a value that has the word in it.
+    q.names -= {w for t in schema.tables for name in (t.name, *(c.name for c in t.columns))
+                for w in _TOKEN.findall(name.lower().replace("_", " ")) for w in (w, w + "s", w.rstrip("s"))}
     columns = [(t, c) for t in schema.tables for c in t.columns if c.kind == "text" and (c.values or c.lookup)]
 
     async def hints_of(table: Table, col: Column) -> list[ValueHint]:

@@ -88,3 +88,10 @@ async def test_a_filtered_role_only_gets_values_its_lookup_confirms():
     assert hints == {("airports", "city"): ["Abilene "]}
     assert await hints_for("flights from Aberdeen", filtered=True) == {}  # nothing to confirm with
     assert all(not c.values for t in without_samples(AIRPORTS).tables for c in t.columns)
+
+
+async def test_a_name_the_question_writes_finds_the_longer_stored_value():
+    makers = Schema("sqlite", [Table("makers", [Column("full_name", "TEXT", values=["Ford Motor Company", "General Motors",
+                                                                                    "Volkswagen"])])])
+    assert (await hints_for("how many models does Ford make?", makers)) == {("makers", "full_name"): ["Ford Motor Company"]}
+    assert await hints_for("how many models does each company make?", makers) == {}  # a plain word is no name
