@@ -254,17 +254,27 @@ async def answer(app: web.Application, dispatcher, bot, msg: IncomingMessage) ->
         return _checked("image upload", await client.im.v1.image.acreate(req, await option())).data.image_key
 
     retry = lambda fn, *a: with_retries(lambda: fn(*a), _classify, what=f"feishu {fn.__name__}")  # noqa: E731
-    progress = await retry(reply_card, progress_card("Working on it…"))
+    progress = None
+
+    async def show_progress(text: str) -> None:  # only questions that take a while get one
+        nonlocal progress
+        progress = await retry(reply_card, progress_card(text))
+
+    async def say(content: dict) -> None:
+        await (retry(patch_card, progress, content) if progress else retry(reply_card, content))
+
     try:
-        reply = await dispatcher.handle(msg)
+        reply = await dispatcher.handle(msg, progress=show_progress)
     except Exception:
         log.exception("answering Feishu event %s failed", msg.event_id)
-        await retry(patch_card, progress, progress_card(FRIENDLY_ERROR))
+        await say(progress_card(FRIENDLY_ERROR))
+        return
+    if reply.silent:
         return
     image_key = await retry(upload, reply.chart_png) if reply.chart_png else None
     if reply.private and msg.is_group and bot.group_privacy != "thread":
         # Rows computed under this user's filter go to the user alone, not to the group.
-        await retry(patch_card, progress, progress_card("I sent you the answer in a private message."))
+        await say(progress_card("I sent you the answer in a private message."))
         await retry(send_to_user, msg.user, card(reply, image_key))
         return
-    await retry(patch_card, progress, card(reply, image_key))
+    await say(card(reply, image_key))

@@ -3,6 +3,7 @@ python-telegram-bot's Bot (its base URL pointed at `api_base_url` when set, e.g.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hmac
 import io
@@ -12,6 +13,7 @@ from aiohttp import web
 from telegram import Bot, InputFile
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.request import HTTPXRequest
 
 from tabletalk.adapters.delivery import (deliveries, identity, identity_source, learn_identity, parse_json,
                                          peek_identity, with_retries)
@@ -37,9 +39,17 @@ def _classify(exc: Exception) -> float | None:
     return None
 
 
-def make_bot(channel) -> Bot:
+@contextlib.asynccontextmanager
+async def session(channel):
+    """A python-telegram-bot Bot for a few calls. Not `async with Bot(...)`: its initialize() calls
+    getMe every time (and names the token in the error when it is refused)."""
     api = (channel.api_base_url or DEFAULT_API).rstrip("/")
-    return Bot(channel.token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
+    requests = (HTTPXRequest(), HTTPXRequest(read_timeout=30))
+    try:
+        yield Bot(channel.token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
+                  request=requests[0], get_updates_request=requests[1])
+    finally:
+        await asyncio.gather(*(r.shutdown() for r in requests))
 
 
 def _account(channel) -> str:
@@ -47,8 +57,9 @@ def _account(channel) -> str:
 
 
 async def _get_me(app: web.Application, channel) -> Me:
-    async with make_bot(channel) as tg:  # initialize() calls getMe
-        return Me(tg.username, tg.id)
+    async with session(channel) as tg:
+        me = await tg.get_me()
+        return Me(me.username, me.id)
 
 
 identity_source("telegram", _account, _get_me)
@@ -105,30 +116,45 @@ async def answer(dispatcher, bot, msg: IncomingMessage, message: dict) -> None:
     call = lambda fn, **kw: with_retries(lambda: fn(**kw), _classify, what=f"telegram {fn.__name__}")  # noqa: E731
     chat_id = int(msg.chat)
     thread = int(msg.thread) if msg.thread else None
-    async with make_bot(bot.channels.telegram) as tg:
-        await call(tg.send_chat_action, chat_id=chat_id, action=ChatAction.TYPING, message_thread_id=thread)
-        progress = await call(tg.send_message, chat_id=chat_id, text="Working on it…", message_thread_id=thread,
-                              reply_to_message_id=message.get("message_id"))
+    asked = message.get("message_id")
+    async with session(bot.channels.telegram) as tg:
+        progress = None
+
+        async def show_progress(text: str) -> None:  # only questions that take a while get one
+            nonlocal progress
+            await call(tg.send_chat_action, chat_id=chat_id, action=ChatAction.TYPING, message_thread_id=thread)
+            progress = await call(tg.send_message, chat_id=chat_id, text=text, message_thread_id=thread,
+                                  reply_to_message_id=asked)
+
         try:
-            reply = await dispatcher.handle(msg)
+            reply = await dispatcher.handle(msg, progress=show_progress)
         except Exception:
             log.exception("answering Telegram update %s failed", msg.event_id)
-            await call(tg.edit_message_text, chat_id=chat_id, message_id=progress.message_id, text=FRIENDLY_ERROR)
+            if progress is not None:
+                await call(tg.edit_message_text, chat_id=chat_id, message_id=progress.message_id, text=FRIENDLY_ERROR)
+            else:
+                await call(tg.send_message, chat_id=chat_id, text=FRIENDLY_ERROR, message_thread_id=thread,
+                           reply_to_message_id=asked)
             return
-        target, edit = chat_id, True
+        if reply.silent:
+            return
+        target = chat_id
         if reply.private and msg.is_group and bot.group_privacy != "thread":
-            await call(tg.edit_message_text, chat_id=chat_id, message_id=progress.message_id,
-                       text="I sent you the answer in a private message.")
-            target, edit, thread = int(msg.user), False, None
-        texts = render(reply)
-        for i, text in enumerate(texts):
-            if i == 0 and edit:
+            notice = "I sent you the answer in a private message."
+            if progress is not None:
+                await call(tg.edit_message_text, chat_id=chat_id, message_id=progress.message_id, text=notice)
+            else:
+                await call(tg.send_message, chat_id=chat_id, text=notice, message_thread_id=thread, reply_to_message_id=asked)
+            target, thread, progress, asked = int(msg.user), None, None, None
+        for i, text in enumerate(render(reply)):
+            if i == 0 and progress is not None:
                 await call(tg.edit_message_text, chat_id=chat_id, message_id=progress.message_id, text=text,
                            parse_mode=ParseMode.HTML)
-            else:
-                if i:
-                    await asyncio.sleep(LIMITS["seconds_between_messages"])  # ~1 message/s per chat
-                await call(tg.send_message, chat_id=target, text=text, parse_mode=ParseMode.HTML, message_thread_id=thread)
+                continue
+            if i:
+                await asyncio.sleep(LIMITS["seconds_between_messages"])  # ~1 message/s per chat
+            await call(tg.send_message, chat_id=target, text=text, parse_mode=ParseMode.HTML, message_thread_id=thread,
+                       reply_to_message_id=asked if i == 0 else None)
         if reply.chart_png:
             await call(tg.send_photo, chat_id=target, photo=InputFile(reply.chart_png, filename="chart.png"),
                        message_thread_id=thread)
@@ -141,7 +167,7 @@ async def answer(dispatcher, bot, msg: IncomingMessage, message: dict) -> None:
 
 async def set_webhook(channel, url: str) -> bool:
     """Register the service's webhook URL (with the secret token) with Telegram."""
-    async with make_bot(channel) as tg:
+    async with session(channel) as tg:
         return await tg.set_webhook(url=url, secret_token=channel.secret_token, allowed_updates=["message"])
 
 
@@ -152,7 +178,8 @@ async def poll(dispatcher, bot_id: str, *, stop: asyncio.Event | None = None) ->
     if channel is None:
         raise NotFound(f"Bot '{bot_id}' has no Telegram channel configured.")
     offset = None
-    async with make_bot(channel) as tg:
+    async with session(channel) as tg:
+        me = await tg.get_me()
         await tg.delete_webhook()
         while stop is None or not stop.is_set():
             updates = await tg.get_updates(offset=offset, timeout=20, allowed_updates=["message"])
@@ -160,6 +187,6 @@ async def poll(dispatcher, bot_id: str, *, stop: asyncio.Event | None = None) ->
                 offset = u.update_id + 1
                 data = u.to_dict()
                 message = message_of(data)
-                msg = to_incoming(bot.id, u.update_id, message, Me(tg.username, tg.id)) if message else None
+                msg = to_incoming(bot.id, u.update_id, message, Me(me.username, me.id)) if message else None
                 if msg is not None and await dispatcher.first_delivery("telegram", bot.id, msg.event_id):
                     await answer(dispatcher, bot, msg, message)

@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from tabletalk.bot.answerable import has_data_words
 from tabletalk.bot.chats import ChatService
 from tabletalk.bot.config import BotConfig
 from tabletalk.bot.messages import IncomingMessage, Reply
@@ -35,6 +36,8 @@ SEEN_RETENTION = timedelta(hours=24)  # Feishu redelivers up to 6 h later; keep 
 HELP = ("Ask a question about your data in plain words, e.g. \"how many orders are there?\".\n"
         "Commands: /help (this text), /tables (what you can query), /sql (the SQL behind the last answer), "
         "/reset (start a new conversation).")
+SHORT_HELP = ("I answer questions about your data, e.g. \"how many orders are there?\". "
+              "Type /help to see what I can do.")
 
 
 class _Turns:
@@ -124,8 +127,10 @@ class Dispatcher:
         try:
             if isinstance(prepared, Reply):
                 return prepared
+            if progress:
+                await progress("Working on it…")
             await turns.wait_for_turn(ticket)
-            return await self._answer(*prepared, progress, events)
+            return await self._answer(*prepared, events)
         finally:
             await turns.finish(ticket)
 
@@ -149,6 +154,9 @@ class Dispatcher:
         generated = await generate_table(self.core.tables, text, may_create=msg.asker.may("priv_asker"))
         if generated is not None:
             return generated
+        if not await has_data_words(self.core, bot.datasource_ids, text):
+            # Nothing a dataset could answer ("hi", "Tes"): help in a DM, silence in a group.
+            return Reply(text="", silent=True) if msg.is_group else Reply(text=SHORT_HELP, suggestions=bot.sample_questions)
         if chat is None:
             chat = await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
         human = await self.chats.add(chat.id, "human", {"text": msg.text, "user": msg.user}, status="pending")
@@ -186,12 +194,10 @@ class Dispatcher:
 
     # --- answering --------------------------------------------------------------------------
     async def _answer(self, bot: BotConfig, msg: IncomingMessage, chat: Chat, access: Access, human,
-                      progress: Progress | None, events: Events | None) -> Reply:
+                      events: Events | None) -> Reply:
         # In a shared thread each user's follow-ups build on their own turns only: another user's
         # SQL carries that user's filter values.
         history = [h for h in await self.chats.history(chat.id) if h.get("user") in (None, msg.user)]
-        if progress:
-            await progress("Working on it…")
 
         async def on_step(name: str, payload: dict) -> None:
             if events:

@@ -49,6 +49,7 @@ class Reply:
     chat_id: str | None = None             # stored chat the turn belongs to
     interpretation: str | None = None      # how the built-in engine read the question, in plain words
     message_id: str | None = None          # stored assistant message id
+    silent: bool = False                   # nothing to say (group chatter with no question): send nothing
 
     @property
     def ok(self) -> bool:

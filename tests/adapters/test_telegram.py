@@ -34,11 +34,12 @@ async def test_private_question_is_answered_by_editing_the_progress_message(serv
     assert edit["text"].startswith("There are 400 orders.") and edit["parse_mode"] == "HTML"
 
 
-async def test_start_sends_welcome_and_samples(service):
+async def test_start_sends_welcome_and_samples_at_once(service):
     tg = service["tg"]
     await tg.send_update(service["hook"], SECRET, tg.message("/start"))
-    edit = (await tg.wait_for("editMessageText"))[0].data
-    assert "Hello from the shop!" in edit["text"] and "How many orders are there?" in edit["text"]
+    [text] = await tg.wait_for_texts(1)
+    assert "Hello from the shop!" in text and "How many orders are there?" in text
+    assert tg.called("editMessageText") == []  # a command needs no "Working on it…" first
 
 
 async def test_wrong_secret_token_is_rejected(service):
@@ -65,12 +66,13 @@ async def test_group_rules(service):
     await tg.send_update(service["hook"], SECRET, tg.message(f"@{BOT_USERNAME} How many products are there?", **group))
     await tg.send_update(service["hook"], SECRET, tg.message("How many customers are there?", reply_to_bot=True, **group))
     await tg.send_update(service["hook"], SECRET, tg.message("/help", **group))
-    edits = [c.data["text"] for c in await tg.wait_for("editMessageText", count=3)]
+    await tg.wait_for_texts(3)
     await service["app"][DELIVERIES].drain()
-    assert len(tg.called("editMessageText")) == 3
-    assert any(t.startswith("There are 12 products.") for t in edits)
-    assert any(t.startswith("There are 60 customers.") for t in edits)
-    assert not any("400 orders" in t for t in edits)
+    texts = tg.texts()
+    assert len(texts) == 3
+    assert any(t.startswith("There are 12 products.") for t in texts)
+    assert any(t.startswith("There are 60 customers.") for t in texts)
+    assert any("/help" in t for t in texts) and not any("400 orders" in t for t in texts)
 
 
 async def test_rate_limit_is_retried(service):
@@ -111,14 +113,14 @@ async def test_filtered_group_answer_goes_to_the_asker_privately(service):
         assert resp.status == 200, await resp.text()
     await tg.send_update(service["hook"], SECRET, tg.message("/help", chat_id=-100, chat_type="group"))  # a command: answered in the group
     await tg.send_update(service["hook"], SECRET, tg.message(f"@{BOT_USERNAME} How many customers are there?", chat_id=-100, chat_type="group"))
-    await tg.wait_for("editMessageText", count=2)
-    private = [c.data for c in await tg.wait_for("sendMessage", count=3) if str(c.data.get("chat_id")) == "42"]
+    await tg.wait_for_texts(1, chat_id=42)
+    await tg.wait_for_texts(2, chat_id=-100)
     await service["app"][DELIVERIES].drain()
     rome = customers_in(service["app"], "Rome")
     assert rome != customers_in(service["app"], "Berlin")
-    assert private and private[0]["text"].startswith(f"There are {rome} customers.")
-    group_edits = [c.data["text"] for c in tg.called("editMessageText")]
-    assert any("private message" in t for t in group_edits) and not any(t.startswith("There are ") for t in group_edits)
+    assert tg.texts(42)[0].startswith(f"There are {rome} customers.")
+    group = tg.texts(-100)
+    assert any("private message" in t for t in group) and not any(t.startswith("There are ") for t in group)
 
 
 async def test_a_bot_without_secret_token_is_refused_and_its_webhook_answers_nothing(service):
