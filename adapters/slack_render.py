@@ -5,6 +5,8 @@ from tabletalk.bot.messages import Reply
 from tabletalk.core.nlq.answer import fmt
 
 LIMITS = {"section_chars": 3000, "blocks": 50, "table_rows": 15, "csv_rows": 15}
+# Buttons under a stored answer (handled in slack_interactive); the value is the answer's message id.
+SHOW_SQL, DOWNLOAD_CSV = "tabletalk_show_sql", "tabletalk_csv"
 
 
 def table_text(dataframe: dict, max_rows: int) -> str:
@@ -39,12 +41,29 @@ def render(reply: Reply) -> tuple[str, list[dict]]:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Showing {shown} of {len(df['data'])}{'+' if df.get('truncated') else ''} rows; the full result is attached as CSV."}]})
     if reply.interpretation:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Read as: {reply.interpretation}"[:limit]}]})
-    if reply.sql:
-        sql = reply.sql if len(reply.sql) < limit - 20 else reply.sql[: limit - 25] + "…"
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"SQL: `{sql}`"}]})
     if reply.suggestions:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Try: " + " · ".join(reply.suggestions[:5])}]})
-    return (reply.text or " ")[:limit], blocks[: LIMITS["blocks"]]
+    blocks = blocks[: LIMITS["blocks"] - 1]
+    buttons = []
+    if reply.sql and reply.message_id:  # the SQL is shown on request, to the person who asked
+        buttons.append(_button("Show SQL", SHOW_SQL, reply.message_id))
+    if df and df.get("data") and reply.message_id:
+        buttons.append(_button("Download CSV", DOWNLOAD_CSV, reply.message_id))
+    if buttons:
+        blocks.append({"type": "actions", "block_id": "tabletalk_answer", "elements": buttons})
+    elif reply.sql:
+        blocks.append(sql_block(reply.sql))
+    return (reply.text or " ")[:limit], blocks
+
+
+def _button(label: str, action_id: str, value: str) -> dict:
+    return {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "value": value}
+
+
+def sql_block(sql: str) -> dict:
+    limit = LIMITS["section_chars"]
+    sql = sql if len(sql) < limit - 20 else sql[: limit - 25] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": f"```{sql}```"}}
 
 
 def needs_csv(reply: Reply) -> bool:

@@ -35,6 +35,7 @@ class SlackChannel(Strict):
     bot_token: str = Field(min_length=1)
     signing_secret: str = Field(min_length=1)
     api_base_url: str | None = None
+    slash_command: str = Field("/tabletalk", pattern=r"^/[a-z0-9_-]{1,31}$")  # as registered in the Slack app
 
 
 class TelegramChannel(Strict):

@@ -21,11 +21,11 @@ from tabletalk.bot.config import BotConfig
 from tabletalk.bot.messages import IncomingMessage, Reply
 from tabletalk.bot.service import BotService
 from tabletalk.bot.tablegen import generate_table
-from tabletalk.core.errors import TableTalkError
+from tabletalk.core.errors import Forbidden, NotFound, TableTalkError
 from tabletalk.core.nlq.charts import render_png
 from tabletalk.core.nlq.pipeline import Ask
 from tabletalk.core.runtime import Core
-from tabletalk.core.store.models import Chat, SeenEvent, utcnow
+from tabletalk.core.store.models import Chat, Message, SeenEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,24 @@ class Dispatcher:
             chat = await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
         human = await self.chats.add(chat.id, "human", {"text": msg.text, "user": msg.user}, status="pending")
         return bot, msg, chat, access, human
+
+    async def stored_answer(self, bot_id: str, message_id: str, user: str) -> Reply:
+        """An earlier answer of this bot (its SQL and rows), for the person who asked for it only —
+        what buttons such as "Show SQL" under a platform answer read."""
+        gone = "That answer is no longer available."
+        try:
+            answer = await self.core.store.fetch(Message, message_id, "Answer")
+            chat = await self.chats.get(answer.chat_id)
+            question = await self.core.store.fetch(Message, str(answer.content.get("in_reply_to")), "Question")
+        except NotFound:
+            raise NotFound(gone) from None
+        if chat.bot_id != bot_id or answer.role != "assistant":
+            raise NotFound(gone)
+        if question.content.get("user") != user:
+            raise Forbidden("Only the person who asked can see this answer's SQL and data.")
+        c = answer.content
+        return Reply(text=c.get("text") or "", sql=c.get("sql"), dataframe=c.get("dataframe"), message_id=answer.id,
+                     chat_id=chat.id)
 
     # --- access -----------------------------------------------------------------------------
     async def resolve_access(self, bot: BotConfig, msg: IncomingMessage) -> Access:

@@ -253,7 +253,7 @@ def judge(name: str, statuses: list[int], bodies: list, seen: tuple[int, dict, s
             return f"{key}={where.get(key)!r}, expected {value!r}"
     if want.contains and want.contains not in text:
         return f"answer {text[:80]!r} lacks {want.contains!r}"
-    if want.help and (re.search(r"\d", text) or "ask" not in text.lower()):
+    if want.help and (re.search(r"\d", text) or "/help" not in text):
         return f"expected the short help, got {text[:80]!r}"
     return None
 

@@ -125,10 +125,10 @@ async def test_two_users_in_one_channel_get_their_own_rows(service):
         {"platform": "slack", "user": "UBERLIN", "role": "city", "variables": {"city": "Berlin"}},
         {"platform": "slack", "user": "UPARIS", "role": "city", "variables": {"city": "Paris"}}]})
     await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UBERLIN", ts="1.1"))
-    await slack.wait_for("chat.update")
+    await slack.wait_for_texts(1)
     await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="UPARIS", ts="2.2"))
     await slack.send_event(service["hook"], SECRET, mention("How many customers are there?", user="USTRANGER", ts="3.3"))
-    updates = [c.data["text"] for c in await slack.wait_for("chat.update", count=3)]
+    updates = await slack.wait_for_texts(3)
     truth = dict(demo_truth(service["app"], "SELECT city, COUNT(*) FROM customers GROUP BY city"))
     assert updates[0] == f"There are {truth['Berlin']} customers."
     assert f"There are {truth['Paris']} customers." in updates[1:]

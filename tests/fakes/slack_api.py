@@ -27,6 +27,7 @@ class FakeSlack(RecordingServer):
         super().__init__()
         self._ts = itertools.count(1)
         self.uploads: dict[str, bytes] = {}
+        self.shown: dict[str, tuple[str, str]] = {}  # message ts -> (channel, text now shown)
 
     @property
     def api_url(self) -> str:
@@ -35,6 +36,7 @@ class FakeSlack(RecordingServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/response/{hook}", self._response_url)
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -56,6 +58,10 @@ class FakeSlack(RecordingServer):
             return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},
                                      status=status, headers=headers)
         ts = f"{int(time.time())}.{next(self._ts):06d}"
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            self.shown[ts] = (data.get("channel"), data.get("text", ""))
+        elif method == "chat.update" and data.get("ts") in self.shown:
+            self.shown[data["ts"]] = (data.get("channel"), data.get("text", ""))
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._ts)}"
             return web.json_response({"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}", "file_id": file_id})
@@ -68,6 +74,41 @@ class FakeSlack(RecordingServer):
             return web.json_response({"ok": True, "user_id": "UBOT", "bot_id": "BBOT"})
         return web.json_response({"ok": True, "channel": data.get("channel"), "ts": data.get("ts") or ts,
                                   "message": {"text": data.get("text"), "ts": ts}})
+
+    def texts(self, channel: str | None = None) -> list[str]:
+        """What each message the bot posted shows now (after edits), in the order they were posted."""
+        return [t for c, t in self.shown.values() if channel is None or c == channel]
+
+    async def wait_for_texts(self, count: int, *, channel: str | None = None, timeout: float = 15.0) -> list[str]:
+        """The bot's messages once `count` of them show something other than the progress note."""
+        import asyncio
+
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len([t for t in self.texts(channel) if t != "Working on it…"]) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{self.texts(channel)}: expected {count} answers")
+            await asyncio.sleep(0.02)
+        return self.texts(channel)
+
+    @property
+    def response_url(self) -> str:
+        """A response_url as Slack puts in slash commands and interactions (posts recorded as 'response_url')."""
+        return f"http://127.0.0.1:{self.port}/response/{next(self._ts)}"
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        self.calls.append(Call("response_url", {"hook": request.match_info["hook"], **data}))
+        failure = self.pop_failure("response_url")
+        if failure:
+            return web.Response(status=failure[0], text="rate_limited" if failure[0] == 429 else "server_error")
+        return web.Response(text="ok")
+
+    def form(self, secret: str, fields: dict) -> tuple[bytes, dict]:
+        """A signed form body (slash command or interactivity) as Slack sends it."""
+        from urllib.parse import urlencode
+
+        body = urlencode(fields).encode()
+        return body, self.sign(secret, body) | {"Content-Type": "application/x-www-form-urlencoded"}
 
     async def _upload(self, request: web.Request) -> web.Response:
         body = await request.read()
