@@ -103,7 +103,8 @@ def _verify(channel, request: web.Request, raw: bytes) -> dict:
             _check_signature(channel, request, raw)
     header = body.get("header")
     token = body.get("token") or (header.get("token") if isinstance(header, dict) else None)
-    if channel.verification_token and not (isinstance(token, str) and hmac.compare_digest(token, channel.verification_token)):
+    if channel.verification_token and not (isinstance(token, str) and hmac.compare_digest(
+            token.encode(), channel.verification_token.encode())):
         raise Unauthorized("Wrong verification token.")
     return body
 

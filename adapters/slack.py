@@ -32,6 +32,8 @@ def _verify(channel, request: web.Request, body: bytes) -> None:
     timestamp, signature = request.headers.get("X-Slack-Request-Timestamp", ""), request.headers.get("X-Slack-Signature")
     if not timestamp.isdigit() or len(timestamp) > 12:  # SignatureVerifier would int() it
         raise Unauthorized("Missing or malformed X-Slack-Request-Timestamp.")
+    if signature is not None and not signature.isascii():  # compare_digest refuses non-ASCII str
+        raise Unauthorized("Invalid Slack signature.")
     if not SignatureVerifier(channel.signing_secret).is_valid(body, timestamp, signature):
         raise Unauthorized("Invalid Slack signature or a timestamp older than five minutes.")
 

@@ -47,7 +47,7 @@ def render(reply: Reply) -> tuple[str, list[dict]]:
     buttons = []
     if reply.sql and reply.message_id:  # the SQL is shown on request, to the person who asked
         buttons.append(_button("Show SQL", SHOW_SQL, reply.message_id))
-    if df and df.get("data") and reply.message_id:
+    if df and df.get("columns") and (len(df["data"]) > 1 or len(df["columns"]) > 1) and reply.message_id:
         buttons.append(_button("Download CSV", DOWNLOAD_CSV, reply.message_id))
     if buttons:
         blocks.append({"type": "actions", "block_id": "tabletalk_answer", "elements": buttons})
