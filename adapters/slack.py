@@ -14,11 +14,11 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 from tabletalk.adapters import slack_interactive
-from tabletalk.adapters.delivery import deliveries, learn_identity, parse_json, peek_identity
+from tabletalk.adapters.delivery import deliveries, identity, learn_identity, parse_json, peek_identity
 from tabletalk.adapters.rest.app import DISPATCHER
 from tabletalk.adapters.rest.http import json_response, public
 from tabletalk.adapters.slack_client import FRIENDLY_ERROR, attachments, caller, client_for
-from tabletalk.adapters.slack_message import to_incoming
+from tabletalk.adapters.slack_message import needs_identity, to_incoming
 from tabletalk.adapters.slack_render import render
 from tabletalk.bot.messages import IncomingMessage
 from tabletalk.core.errors import Invalid, NotFound, Unauthorized
@@ -66,10 +66,23 @@ async def slack_webhook(request: web.Request) -> web.Response:
         if not isinstance(event, dict):
             raise Invalid("'event' must be an object.")
         event_id = str(payload.get("event_id") or "")
-        msg = to_incoming(bot.id, event, event_id, peek_identity(request.app, "slack", channel))
+        me = peek_identity(request.app, "slack", channel)
+        if me is None and needs_identity(event):
+            # A reply in some thread: whether the bot started it needs its user id, still being looked up.
+            if event_id and await dispatcher.first_delivery("slack", bot.id, event_id):
+                deliveries(request.app).start(bot.id, _when_known(request.app, dispatcher, bot, event, event_id),
+                                              label=f"slack:{event_id}")
+            return json_response({"ok": True})
+        msg = to_incoming(bot.id, event, event_id, me)
         if msg is not None and event_id and await dispatcher.first_delivery("slack", bot.id, event_id):
             deliveries(request.app).start(bot.id, answer(dispatcher, bot, msg), label=f"slack:{event_id}")
     return json_response({"ok": True})
+
+
+async def _when_known(app: web.Application, dispatcher, bot, event: dict, event_id: str) -> None:
+    msg = to_incoming(bot.id, event, event_id, await identity(app, "slack", bot.channels.slack))
+    if msg is not None:
+        await answer(dispatcher, bot, msg)
 
 
 async def answer(dispatcher, bot, msg: IncomingMessage) -> None:

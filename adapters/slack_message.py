@@ -84,3 +84,9 @@ def to_incoming(bot_id: str, event: dict, event_id: str, bot_user_id: str | None
     # Channels: answer in the thread (started by the question if need be). DMs: inline, unless in a thread.
     return IncomingMessage(bot_id=bot_id, platform="slack", user=user, chat=channel, text=text,
                            thread=thread or (ts if is_group else None), event_id=event_id, is_group=is_group)
+
+
+def needs_identity(event: dict) -> bool:
+    """A channel message in a thread someone started: only the bot's user id tells whether it is the bot's thread."""
+    return event.get("type") == "message" and event.get("channel_type") not in ("im", None) \
+        and isinstance(event.get("thread_ts"), str) and isinstance(event.get("parent_user_id"), str)

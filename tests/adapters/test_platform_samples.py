@@ -299,7 +299,7 @@ async def test_telegram_samples(tmp_path):
         channel = {"token": f"{TG_ID}:PLAT", "secret_token": TG_SECRET, "api_base_url": fake.api_url}
         await _create(http, {"id": "plat-tg", "name": "Plat", "datasource_ids": [ds], "channels": {"telegram": channel}})
         await _create(http, {"id": "plat-tg-named", "name": "Plat", "datasource_ids": [ds],
-                             "channels": {"telegram": channel | {"bot_username": TG_NAME}}})
+                             "channels": {"telegram": channel | {"token": f"{TG_ID}:NAMED", "bot_username": TG_NAME}}})
         problems = await replay(http, app, fake, samples, lambda s: f"/webhooks/telegram/{s['bot'] or 'plat-tg'}",
                                 telegram_request, telegram_seen)
     assert not problems, _report(problems, len(samples))

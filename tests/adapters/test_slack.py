@@ -161,3 +161,17 @@ async def test_filtered_answer_in_a_channel_is_not_posted_publicly_by_default(se
     assert ephemeral["user"] == "UBERLIN" and ephemeral["text"].startswith("There are ")
     public = [c.data.get("text", "") for c in slack.called("chat.update") + slack.called("chat.postMessage")]
     assert public and not any(t.startswith("There are ") for t in public), public
+
+
+async def test_replies_in_the_bots_own_thread_are_answered_without_a_mention(service):
+    await _bot(service)
+    slack = service["slack"]
+    reply = {"type": "message", "channel": "C1", "channel_type": "channel", "user": "U1", "ts": "5.2", "thread_ts": "5.1"}
+    await slack.send_event(service["hook"], SECRET, {**reply, "parent_user_id": "UOTHER", "text": "How many orders are there?"})
+    await slack.send_event(service["hook"], SECRET, {**reply, "parent_user_id": "UBOT", "text": "How many products are there?"})
+    # With a mention the same reply also arrives as app_mention: answered once, from that event.
+    await slack.send_event(service["hook"], SECRET, {**reply, "parent_user_id": "UBOT", "text": "<@UBOT> How many customers?"})
+    [text] = await slack.wait_for_texts(1)
+    await service["app"][DELIVERIES].drain()
+    assert text == "There are 12 products." and len(slack.texts()) == 1
+    assert slack.called("chat.postMessage")[0].data["thread_ts"] == "5.1"
