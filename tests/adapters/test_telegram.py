@@ -113,8 +113,8 @@ async def test_filtered_group_answer_goes_to_the_asker_privately(service):
         assert resp.status == 200, await resp.text()
     await tg.send_update(service["hook"], SECRET, tg.message("/help", chat_id=-100, chat_type="group"))  # a command: answered in the group
     await tg.send_update(service["hook"], SECRET, tg.message(f"@{BOT_USERNAME} How many customers are there?", chat_id=-100, chat_type="group"))
-    await tg.wait_for_texts(1, chat_id=42)
-    await tg.wait_for_texts(2, chat_id=-100)
+    await tg.wait_for_texts(1, chat=42)
+    await tg.wait_for_texts(2, chat=-100)
     await service["app"][DELIVERIES].drain()
     rome = customers_in(service["app"], "Rome")
     assert rome != customers_in(service["app"], "Berlin")

@@ -70,42 +70,43 @@ NESTED = b"[" * 100_000
 EVENT = {"type": "event_callback", "event_id": "EvF1", "event": {"type": "app_mention", "user": "U1", "channel": "C1",
                                                                   "ts": "1.1", "text": "<@U0> How many orders?"}}
 MESSAGE = {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "is_bot": False}, "text": "hi"}
-CASES = [  # (path, (body, headers), expected status)
-    ("/webhooks/slack/plat-slack", _slack(json.dumps(EVENT).encode(), timestamp="x"), 401),
-    ("/webhooks/slack/plat-slack", _slack(b"[1, 2]"), 400),
-    ("/webhooks/slack/plat-slack", _slack(b'"x"'), 400),
-    ("/webhooks/slack/plat-slack", _slack(NESTED), 400),
-    ("/webhooks/slack/plat-slack", _slack(json.dumps({**EVENT, "event": "x"}).encode()), 400),
-    ("/webhooks/slack/plat-slack", _slack(json.dumps({**EVENT, "event": {**EVENT["event"], "text": 5}}).encode()), 400),
-    ("/webhooks/slack/plat-slack", _slack(b"payload=%5B1%5D", content_type="application/x-www-form-urlencoded"), 400),
-    ("/webhooks/slack/plat-slack", _slack(b"payload=%7B%7D", content_type="application/x-www-form-urlencoded"), 200),
-    ("/webhooks/slack/plat-slack", _slack(b"hello=1", content_type="application/x-www-form-urlencoded"), 400),
-    ("/webhooks/slack/plat-slack", _slack(b"command=%2Ftabletalk&text=How+many+orders", content_type="application/x-www-form-urlencoded"), 400),
-    ("/webhooks/telegram/plat-tg", _tg(json.dumps({"update_id": 1, "message": {**MESSAGE, "chat": None}}).encode()), 400),
-    ("/webhooks/telegram/plat-tg", _tg(json.dumps({"update_id": 2, "message": {k: v for k, v in MESSAGE.items() if k != "chat"}}).encode()), 400),
-    ("/webhooks/telegram/plat-tg", _tg(json.dumps({"update_id": 3, "message": {**MESSAGE, "from": None}}).encode()), 200),
-    ("/webhooks/telegram/plat-tg", _tg(json.dumps({"update_id": 4, "message": "x"}).encode()), 400),
-    ("/webhooks/telegram/plat-tg", _tg(json.dumps({"update_id": 5, "message": {**MESSAGE, "text": ["x"]}}).encode()), 400),
-    ("/webhooks/telegram/plat-tg", _tg(b"[]"), 400),
-    ("/webhooks/telegram/plat-tg", _tg(NESTED), 400),
-    ("/webhooks/telegram/plat-tg", _tg(json.dumps({"update_id": 6, "edited_message": "x"}).encode()), 200),
-    ("/webhooks/feishu/plat-fs", (b"[]", {"Content-Type": "application/json"}), 400),
-    ("/webhooks/feishu/plat-fs", (b'"x"', {"Content-Type": "application/json"}), 400),
-    ("/webhooks/feishu/plat-fs", (NESTED, {"Content-Type": "application/json"}), 400),
-    ("/webhooks/feishu/plat-fs-enc", _fs_raw(b'{"encrypt": 5}'), 400),
-    ("/webhooks/feishu/plat-fs-enc", _fs_enc("[1, 2]"), 400),
-    ("/webhooks/feishu/plat-fs-enc", _fs_enc('"x"'), 400),
-    ("/webhooks/feishu/plat-fs-enc", _fs_raw(b'{"encrypt": "not base64 !"}'), 401),
-    ("/webhooks/feishu/plat-fs", (json.dumps({"schema": "2.0", "header": {"token": "v", "event_type": "im.message.receive_v1"},
-                                              "event": "x"}).encode(), {"Content-Type": "application/json"}), 400),
-    ("/webhooks/feishu/plat-fs", (json.dumps({"schema": "2.0", "header": "x", "token": "v"}).encode(),
-                                  {"Content-Type": "application/json"}), 200),
+CASES = [  # (path, () -> (body, headers), expected status): signed when sent, not at import
+    ("/webhooks/slack/plat-slack", lambda: _slack(json.dumps(EVENT).encode(), timestamp="x"), 401),
+    ("/webhooks/slack/plat-slack", lambda: _slack(b"[1, 2]"), 400),
+    ("/webhooks/slack/plat-slack", lambda: _slack(b'"x"'), 400),
+    ("/webhooks/slack/plat-slack", lambda: _slack(NESTED), 400),
+    ("/webhooks/slack/plat-slack", lambda: _slack(json.dumps({**EVENT, "event": "x"}).encode()), 400),
+    ("/webhooks/slack/plat-slack", lambda: _slack(json.dumps({**EVENT, "event": {**EVENT["event"], "text": 5}}).encode()), 400),
+    ("/webhooks/slack/plat-slack", lambda: _slack(b"payload=%5B1%5D", content_type="application/x-www-form-urlencoded"), 400),
+    ("/webhooks/slack/plat-slack", lambda: _slack(b"payload=%7B%7D", content_type="application/x-www-form-urlencoded"), 200),
+    ("/webhooks/slack/plat-slack", lambda: _slack(b"hello=1", content_type="application/x-www-form-urlencoded"), 400),
+    ("/webhooks/slack/plat-slack", lambda: _slack(b"command=%2Ftabletalk&text=How+many+orders", content_type="application/x-www-form-urlencoded"), 400),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(json.dumps({"update_id": 1, "message": {**MESSAGE, "chat": None}}).encode()), 400),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(json.dumps({"update_id": 2, "message": {k: v for k, v in MESSAGE.items() if k != "chat"}}).encode()), 400),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(json.dumps({"update_id": 3, "message": {**MESSAGE, "from": None}}).encode()), 200),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(json.dumps({"update_id": 4, "message": "x"}).encode()), 400),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(json.dumps({"update_id": 5, "message": {**MESSAGE, "text": ["x"]}}).encode()), 400),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(b"[]"), 400),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(NESTED), 400),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(json.dumps({"update_id": 6, "edited_message": "x"}).encode()), 200),
+    ("/webhooks/feishu/plat-fs", lambda: (b"[]", {"Content-Type": "application/json"}), 400),
+    ("/webhooks/feishu/plat-fs", lambda: (b'"x"', {"Content-Type": "application/json"}), 400),
+    ("/webhooks/feishu/plat-fs", lambda: (NESTED, {"Content-Type": "application/json"}), 400),
+    ("/webhooks/feishu/plat-fs-enc", lambda: _fs_raw(b'{"encrypt": 5}'), 400),
+    ("/webhooks/feishu/plat-fs-enc", lambda: _fs_enc("[1, 2]"), 400),
+    ("/webhooks/feishu/plat-fs-enc", lambda: _fs_enc('"x"'), 400),
+    ("/webhooks/feishu/plat-fs-enc", lambda: _fs_raw(b'{"encrypt": "not base64 !"}'), 401),
+    ("/webhooks/feishu/plat-fs", lambda: (json.dumps({"schema": "2.0", "header": {"token": "v", "event_type": "im.message.receive_v1"},
+                                                      "event": "x"}).encode(), {"Content-Type": "application/json"}), 400),
+    ("/webhooks/feishu/plat-fs", lambda: (json.dumps({"schema": "2.0", "header": "x", "token": "v"}).encode(),
+                                          {"Content-Type": "application/json"}), 200),
 ]
 
 
 async def test_named_malformed_deliveries_are_4xx_or_ignored(hooks, caplog):
     app, http = hooks
-    for path, (body, headers), expected in CASES:
+    for path, build, expected in CASES:
+        body, headers = build()
         status, data = await _post(http, path, body, headers)
         assert status == expected, f"{path} {body[:120]!r}: {status} {data}"
     await app[DELIVERIES].drain()

@@ -20,6 +20,7 @@ class RecordingServer:
         self.calls: list[Call] = []
         self._failures: dict[str, list[tuple[int, float]]] = {}
         self._stalls: dict[str, float] = {}
+        self.shown: dict = {}  # message id -> (chat, text it shows now), kept by fakes whose messages can be edited
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -43,6 +44,19 @@ class RecordingServer:
 
     def called(self, kind: str) -> list[Call]:
         return [c for c in self.calls if c.method == kind]
+
+    def texts(self, chat=None) -> list[str]:
+        """What each message the bot sent shows now (after edits), in the order they were sent."""
+        return [t for c, t in self.shown.values() if chat is None or c == chat]
+
+    async def wait_for_texts(self, count: int, *, chat=None, timeout: float = 15.0) -> list[str]:
+        """The bot's messages once `count` of them show something other than the progress note."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len([t for t in self.texts(chat) if t != "Working on it…"]) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{self.texts(chat)}: expected {count} answers")
+            await asyncio.sleep(0.02)
+        return self.texts(chat)
 
     async def wait_for(self, kind: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
         deadline = asyncio.get_running_loop().time() + timeout

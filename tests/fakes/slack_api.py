@@ -27,7 +27,6 @@ class FakeSlack(RecordingServer):
         super().__init__()
         self._ts = itertools.count(1)
         self.uploads: dict[str, bytes] = {}
-        self.shown: dict[str, tuple[str, str]] = {}  # message ts -> (channel, text now shown)
 
     @property
     def api_url(self) -> str:
@@ -74,21 +73,6 @@ class FakeSlack(RecordingServer):
             return web.json_response({"ok": True, "user_id": "UBOT", "bot_id": "BBOT"})
         return web.json_response({"ok": True, "channel": data.get("channel"), "ts": data.get("ts") or ts,
                                   "message": {"text": data.get("text"), "ts": ts}})
-
-    def texts(self, channel: str | None = None) -> list[str]:
-        """What each message the bot posted shows now (after edits), in the order they were posted."""
-        return [t for c, t in self.shown.values() if channel is None or c == channel]
-
-    async def wait_for_texts(self, count: int, *, channel: str | None = None, timeout: float = 15.0) -> list[str]:
-        """The bot's messages once `count` of them show something other than the progress note."""
-        import asyncio
-
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len([t for t in self.texts(channel) if t != "Working on it…"]) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{self.texts(channel)}: expected {count} answers")
-            await asyncio.sleep(0.02)
-        return self.texts(channel)
 
     @property
     def response_url(self) -> str:

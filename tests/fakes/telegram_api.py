@@ -25,7 +25,6 @@ class FakeTelegram(RecordingServer):
         super().__init__()
         self._ids = itertools.count(100)
         self.bot_id, self.username = bot_id, username
-        self.shown: dict[int, tuple[int, str]] = {}  # message id -> (chat id, text now shown)
 
     @property
     def api_url(self) -> str:
@@ -66,21 +65,6 @@ class FakeTelegram(RecordingServer):
         else:
             result = True
         return web.json_response({"ok": True, "result": result})
-
-    def texts(self, chat_id: int | None = None) -> list[str]:
-        """What each message the bot sent shows now (after edits), in the order they were sent."""
-        return [t for c, t in self.shown.values() if chat_id is None or c == chat_id]
-
-    async def wait_for_texts(self, count: int, *, chat_id: int | None = None, timeout: float = 15.0) -> list[str]:
-        """The bot's messages once `count` of them show something other than the progress note."""
-        import asyncio
-
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len([t for t in self.texts(chat_id) if t != "Working on it…"]) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{self.texts(chat_id)}: expected {count} answers")
-            await asyncio.sleep(0.02)
-        return self.texts(chat_id)
 
     def message(self, text: str, *, chat_id: int = 42, chat_type: str = "private", user_id: int = 42,
                 update_id: int | None = None, reply_to_bot: bool = False) -> dict:
