@@ -251,7 +251,11 @@ async def record(questions: list[dict], *, force_model: bool) -> list[dict]:
                         out.append({**q, "engine": body.get("engine"), "timing": body.get("timing", {}),
                                     "prompt": prompt_text(sent[0]) if sent else None})
             finally:
-                await server.close()
+                try:
+                    await server.close()
+                except Exception as exc:  # noqa: BLE001 - a shutdown error does not change what the prompts held
+                    print(f"prompt_recall: the service did not close cleanly: {type(exc).__name__}: {exc}"[:300],
+                          file=sys.stderr)
     finally:
         pipeline.CONFIDENT = saved
     return out
