@@ -295,7 +295,10 @@ class GenerationMixin:
         client, info = await self._llm(table, model, True)
         offline = OfflineFiller(seed)
         extra = f"\nInstructions: {prompt}" if prompt else ""
+        deadline = time.monotonic() + MAX_SECONDS
         for i in range(0, len(targets), batch):
+            if time.monotonic() > deadline:
+                raise Invalid(f"Autofill stopped after the {int(MAX_SECONDS)} s limit; {i} rows were rewritten.")
             chunk = targets[i:i + batch]
             contexts = [{c: r.data.get(c) for c in context_columns} for r in chunk]
             text = [c for c in fill_cols if c["type"] != "image"]

@@ -19,7 +19,7 @@ from tabletalk.core.llm.registry import ModelRegistry
 from tabletalk.core.store.db import Store
 from tabletalk.core.tables import tablepilot
 from tabletalk.core.tables.assist import AssistMixin
-from tabletalk.core.tables.generation import MAX_ROWS, GenerationMixin, coerce
+from tabletalk.core.tables.generation import MAX_ROWS, GenerationMixin
 from tabletalk.core.tables.models import Dataset, GenRow, GenTable
 from tabletalk.core.tables.schema import ColumnSpec, TableSpec, table_name
 
@@ -187,33 +187,23 @@ class TableService(GenerationMixin, AssistMixin):
         if truncate:
             await self.truncate(table.id)
         reader = csv.DictReader(io.StringIO(text))
-        types = {c["name"]: c["type"] for c in table.columns}
         async with self.store.session() as s:
-            seq = (await s.exec(select(func.max(GenRow.seq)).where(GenRow.table_id == table.id))).one() or 0
+            seq = {"next": (await s.exec(select(func.max(GenRow.seq)).where(GenRow.table_id == table.id))).one() or 0}
         total, chunk = 0, []
         try:
             for record in reader:
                 total += 1
                 if total > MAX_ROWS:
                     raise TooLarge(f"Imports are limited to {MAX_ROWS:,} rows.")
-                chunk.append({n: coerce(record.get(n), t) for n, t in types.items()})
+                chunk.append(record)
                 if len(chunk) >= IMPORT_BATCH:
-                    seq = await self._insert(table.id, chunk, seq)
+                    await self._store_batch(table, table.columns, chunk, seq)
                     chunk = []
         except csv.Error as exc:
             raise Invalid(f"The CSV file is not readable: {exc}") from None
-        await self._insert(table.id, chunk, seq)
+        if chunk:
+            await self._store_batch(table, table.columns, chunk, seq)
         return total
-
-    async def _insert(self, table_id: str, rows: list[dict], seq: int) -> int:
-        async with self._write_lock:
-            async with self.store.session() as s:
-                for data in rows:
-                    seq += 1
-                    s.add(GenRow(table_id=table_id, seq=seq, data=data))
-                await s.commit()
-        await asyncio.sleep(0)
-        return seq
 
     async def export_csv(self, ref: str) -> str:
         import json
