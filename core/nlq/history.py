@@ -4,6 +4,7 @@ is not an admin lists only its own questions: an answer may hold rows only its a
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from tabletalk.core.store.models import utcnow
 if TYPE_CHECKING:
     from tabletalk.core.nlq.pipeline import Answer, Ask
 
+log = logging.getLogger(__name__)
 KINDS = ("q2s", "q2a")
 _REQUEST_FIELDS = ("datasource_id", "question", "role_id", "role_variables", "max_rows")
 
@@ -57,20 +59,31 @@ class QueryHistory:
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(FLUSH_AFTER)
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - the rows stay pending; the next answer or list retries
+            log.warning("storing %d query-history rows failed, will retry: %s", len(self._pending), exc)
 
     async def flush(self) -> None:
-        """Store every pending result now (one transaction)."""
+        """Store every pending result now (one transaction); on failure they stay pending."""
         while self._pending:
             rows, self._pending = self._pending, []
-            async with self.store.engine.begin() as conn:
-                await conn.execute(insert(HistoryRecord.__table__), rows)
+            try:
+                async with self.store.engine.begin() as conn:
+                    await conn.execute(insert(HistoryRecord.__table__), rows)
+            except BaseException:
+                self._pending[:0] = rows
+                raise
 
     async def close(self) -> None:
-        if self._flusher is not None and not self._flusher.done():
-            self._flusher.cancel()
+        """Wait for a flush under way (cancelling it mid-transaction would leave SQLite locked), then
+        store what is left."""
+        if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - shutting down: say what was not stored
+            log.warning("%d query-history rows were not stored at shutdown: %s", len(self._pending), exc)
 
     async def list(self, kind: str, *, datasource_id: str | None = None, owner_key_id: str | None = None,
                    page: int = 1, size: int = 50) -> tuple[list[HistoryRecord], int]:
