@@ -69,7 +69,8 @@ def _aliased(p: Proj, q: Query) -> str:
     if p.times is not None:
         return f"{sql} AS {ident(ALIAS.get(p.agg, 'total_') + 'revenue')}"
     if p.agg in ALIAS and p.col is not None:
-        return f"{sql} AS {ident(ALIAS[p.agg] + p.col.column.name.lower())}"
+        name = p.col.column.name.lower()
+        return f"{sql} AS {ident(name if name.startswith(ALIAS[p.agg].rstrip('_')) else ALIAS[p.agg] + name)}"
     return sql
 
 

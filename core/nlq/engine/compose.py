@@ -211,6 +211,8 @@ class _Walk(Conditions, Ordering, Shaping):
 
     def on_column(self, k, it):
         if k > 0 and self.r.role(self.items[k - 1]) == "column" and self.items[k - 1].kind == "name":
+            if {c.key for c, _ in it.columns} & {c.key for c, _ in self.items[k - 1].columns}:
+                return k + 1  # "total invoiced amount": two words for the same column
             raise Refusal(f"'{self.items[k - 1].text} {it.text}' names two columns side by side")
         owner = self.of_table(k)
         if owner is None and not self.is_head(k) and self.recent is not None and self.recent is not self.q.main:
