@@ -4,6 +4,7 @@ from __future__ import annotations
 from tabletalk.core.nlq.engine.link import Col
 from tabletalk.core.nlq.engine.logical_form import Anti, Proj, Query
 from tabletalk.core.nlq.engine.read import Refusal, _numeric
+from tabletalk.core.nlq.engine.vocabulary import VERB_COLUMNS
 
 
 class Shaping:
@@ -37,6 +38,13 @@ class Shaping:
             raise Refusal("ordered by what")
         asks_which = bool(self.items) and self.items[0].text in ("which", "what", "who")
         which_noun = asks_which and len(self.items) > 1 and self.items[1].kind == "name"  # "which genre ..."
+        if not q.select and len(self.items) > 1 and self.items[0].text == "how" and self.items[1].text == "much":
+            verb = next((x for x in self.items if x.text in VERB_COLUMNS), None)  # "how much does the dog weigh"
+            kinds = VERB_COLUMNS.get(verb.text, ()) if verb is not None else ()
+            cols = [Col(q.main, c) for c in q.main.columns if any(w in c.name.lower() for w in kinds)]
+            if len(cols) != 1:
+                raise Refusal("how much of what")
+            q.select.append(Proj(col=cols[0]))
         defaulted = not q.select
         if not q.select and q.group and q.group[0].table is not q.main:
             q.select.append(Proj(col=self.r.label(q.group[0].table) or q.group[0]))
