@@ -110,3 +110,14 @@ def test_two_readings_of_one_word_are_refused():
 def test_other_dialects_are_rendered_through_sqlglot():
     parsed = read_question("Show the names of owners ordered by age descending", _schema("postgres"))
     assert parsed.sql.startswith('SELECT owners."name" FROM owners ORDER BY owners.age DESC')
+
+
+def test_follow_ups_refine_the_previous_reading(db):
+    from tabletalk.core.nlq.engine import follow_up
+
+    only = follow_up("How many pets are there?", "only dogs", _schema())
+    assert db.execute(only.sql).fetchall() == [(3,)] and only.interpretation == "the number of pets, where kind is 'dog'"
+    split = follow_up("How many pets are there?", "break it down by kind", _schema())
+    assert sorted(db.execute(split.sql).fetchall()) == [("cat", 2), ("dog", 3)]
+    with pytest.raises(Refusal, match="florp"):
+        follow_up("How many pets are there?", "only florp ones", _schema())
