@@ -29,9 +29,10 @@ async def browser():
     if not Path(CHROMIUM).exists():
         _unavailable(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')")
     try:
-        from playwright.async_api import async_playwright
+        from playwright.async_api import async_playwright, expect
     except ImportError:
         _unavailable("the python 'playwright' package is not installed (pip install -e '.[test]')")
+    expect.set_options(timeout=30_000)  # a shared, slow CI machine: waiting is fine, flaking is not
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -102,9 +103,14 @@ async def console(tmp_path):
         yield Console(base=base, datasource_id=ds, client=client, app=app)
 
 
-async def shot(page, name: str) -> Path:
-    """A screenshot for people to look at: /tmp/console-shots/<name>-<width>.png."""
+async def shot(page, name: str, *, both: bool = False, full_page: bool = False) -> None:
+    """Screenshots for people to look at: /tmp/console-shots/<name>-<width>.png (both widths with `both`),
+    asserting on the way that the page never scrolls sideways."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}-{page.viewport_size['width']}.png"
-    await page.screenshot(path=str(path))
-    return path
+    original = page.viewport_size
+    for w, h in ([WIDTHS["laptop"], WIDTHS["phone"]] if both else [(original["width"], original["height"])]):
+        await page.set_viewport_size({"width": w, "height": h})
+        await page.wait_for_timeout(150)  # let the layout settle
+        assert await page.evaluate("document.documentElement.scrollWidth") <= w, f"{name} scrolls sideways at {w}px"
+        await page.screenshot(path=str(SHOTS / f"{name}-{w}.png"), full_page=full_page)
+    await page.set_viewport_size(original)

@@ -6,10 +6,10 @@ import {clear, h} from './dom.js';
 
 const SCREENS = [
   {id: 'ask', label: 'Ask', scopes: ['priv_admin', 'priv_asker', 'priv_visitor'], load: () => import('./ask.js')},
-  /*{id: 'canvas', label: 'Canvas', scopes: ['priv_admin', 'priv_asker'], load: () => import('./canvas.js')},
+  {id: 'canvas', label: 'Canvas', scopes: ['priv_admin', 'priv_asker'], load: () => import('./canvas.js')},
   {id: 'tables', label: 'Tables', scopes: ['priv_admin', 'priv_asker'], load: () => import('./tables.js')},
   {id: 'datasources', label: 'Datasources', scopes: ['priv_admin'], load: () => import('./datasources.js')},
-  {id: 'bots', label: 'Bots', scopes: ['priv_admin', 'priv_asker', 'priv_visitor'], load: () => import('./bots.js')},*/
+  {id: 'bots', label: 'Bots', scopes: ['priv_admin', 'priv_asker', 'priv_visitor'], load: () => import('./bots.js')},
 ];
 const SCOPE_NAMES = {priv_admin: 'admin', priv_asker: 'asker', priv_visitor: 'visitor'};
 
@@ -75,8 +75,11 @@ function drawNav() {
   $('who').textContent = `${me.name || me.prefix || 'key'} · ${SCOPE_NAMES[me.scope] || me.scope}`;
 }
 
+let routing = 0; // the latest navigation wins: a slower, older one never draws over it
+
 async function route() {
   if (!session.me) return;
+  const ticket = ++routing;
   const [id, ...rest] = (location.hash.replace(/^#\/?/, '') || 'ask').split('/');
   const screen = allowed().find(s => s.id === id) || allowed()[0];
   for (const a of $('nav').querySelectorAll('a')) {
@@ -85,15 +88,20 @@ async function route() {
   }
   const args = rest.map(decodeURIComponent);
   if (current && current.id === screen.id && current.module.update) {
-    current.module.update(args);
+    await current.module.update(args);
     return;
   }
   if (current?.cleanup) current.cleanup();
-  const view = clear($('view'));
+  current = null;
+  const view = $('view');
   view.setAttribute('aria-busy', 'true');
   const module = await screen.load();
-  current = {id: screen.id, module, cleanup: null};
-  current.cleanup = await module.mount(view, args, {me: session.me});
+  if (ticket !== routing) return;
+  const host = h('div', {class: 'screen'});
+  clear(view).append(host);
+  const cleanup = await module.mount(host, args, {me: session.me});
+  if (ticket !== routing) return cleanup?.();
+  current = {id: screen.id, module, cleanup};
   view.removeAttribute('aria-busy');
   document.title = `${screen.label} · TableTalk`;
 }

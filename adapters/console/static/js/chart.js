@@ -4,7 +4,8 @@
 import {download, fmt, h} from './dom.js';
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 640, H = 320, M = {top: 36, right: 20, bottom: 64, left: 64};
+const M = {top: 36, right: 20, bottom: 64, left: 64};
+let W = 640, H = 320; // set per drawing: narrower on a phone so the text stays readable
 const COLORS = ['#2f6f8f', '#e07a2f', '#3d9a6b', '#c44e52', '#8067a8', '#b08d2a', '#4c8fc9', '#7a7a7a'];
 const FONT = 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif';
 
@@ -45,7 +46,7 @@ function axes(svg, ticks, yScale, title) {
 }
 
 function xLabels(svg, labels, xAt, title) {
-  const every = Math.max(1, Math.ceil(labels.length / 12));
+  const every = Math.max(1, Math.ceil(labels.length / (W < 500 ? 7 : 12)));
   const tilt = labels.length > 6;
   labels.forEach((label, i) => {
     if (i % every) return;
@@ -89,7 +90,7 @@ function pie(svg, spec, rows) {
   const theta = spec.encoding.theta, color = spec.encoding.color;
   const parts = rows.map(r => ({label: r[color.field], value: Math.max(0, Number(r[theta.field]) || 0)}));
   const total = parts.reduce((a, p) => a + p.value, 0) || 1;
-  const cx = 200, cy = (H + M.top) / 2, r = Math.min(120, (H - M.top - 16) / 2);
+  const cx = W * 0.3, cy = (H + M.top) / 2, r = Math.min(120, (H - M.top - 16) / 2, W * 0.25);
   let angle = -Math.PI / 2;
   parts.forEach((p, i) => {
     const sweep = (p.value / total) * Math.PI * 2, end = angle + sweep;
@@ -100,8 +101,8 @@ function pie(svg, spec, rows) {
     svg.append(s('path', {d, fill: COLORS[i % COLORS.length], stroke: '#fff', 'stroke-width': 1.5},
       s('title', {}, `${fmt(p.label)}: ${fmt(p.value)} (${(p.value / total * 100).toFixed(1)}%)`)));
     const ly = M.top + 14 + i * 22;
-    svg.append(s('rect', {x: 360, y: ly - 10, width: 12, height: 12, fill: COLORS[i % COLORS.length], rx: 2}));
-    svg.append(text(380, ly, `${short(p.label)} — ${(p.value / total * 100).toFixed(1)}%`, {'font-size': 12}));
+    svg.append(s('rect', {x: W * 0.58, y: ly - 10, width: 12, height: 12, fill: COLORS[i % COLORS.length], rx: 2}));
+    svg.append(text(W * 0.58 + 20, ly, `${short(p.label)} — ${(p.value / total * 100).toFixed(1)}%`, {'font-size': 12}));
     angle = end;
   });
 }
@@ -111,6 +112,7 @@ export function drawChart(spec) {
   const rows = spec?.data?.values;
   const kind = markOf(spec || {});
   if (!Array.isArray(rows) || !rows.length || !['line', 'bar', 'arc'].includes(kind)) return null;
+  [W, H] = window.matchMedia('(max-width: 600px)').matches ? [400, 260] : [640, 320];
   const svg = s('svg', {xmlns: NS, viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', class: 'chart-svg',
     'aria-label': `${kind === 'arc' ? 'pie' : kind} chart: ${spec.title || ''}`});
   svg.append(s('rect', {x: 0, y: 0, width: W, height: H, fill: '#ffffff'}));
@@ -122,17 +124,18 @@ export function drawChart(spec) {
 
 /** Rasterise a drawn chart into a PNG blob (2x for sharp text). */
 export function chartPng(svg, scale = 2) {
+  const [, , w, h] = svg.getAttribute('viewBox').split(' ').map(Number);
   const source = new XMLSerializer().serializeToString(svg);
   const url = URL.createObjectURL(new Blob([source], {type: 'image/svg+xml'}));
   return new Promise((resolve, reject) => {
     const img = new Image();
     img.onload = () => {
       const canvas = document.createElement('canvas');
-      canvas.width = W * scale;
-      canvas.height = H * scale;
+      canvas.width = w * scale;
+      canvas.height = h * scale;
       const ctx = canvas.getContext('2d');
       ctx.scale(scale, scale);
-      ctx.drawImage(img, 0, 0, W, H);
+      ctx.drawImage(img, 0, 0, w, h);
       URL.revokeObjectURL(url);
       canvas.toBlob(blob => (blob ? resolve(blob) : reject(new Error('PNG export failed'))), 'image/png');
     };
