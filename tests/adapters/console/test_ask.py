@@ -80,3 +80,17 @@ async def test_phone_width_asks_without_horizontal_scroll(browser, console):
     await expect(page.get_by_label("API key")).to_be_visible()
     await shot(page, "signin")
     watch.assert_clean()
+
+
+async def test_a_key_revoked_while_signed_in_returns_to_sign_in(browser, console):
+    made = await (await console.client.post("/api/v1/auth/keys", headers=ADMIN, json={"scope": "priv_asker"})).json()
+    page, watch = await console.page(browser)
+    await console.sign_in(page, made["key"])
+    await expect(page.get_by_label("Question")).to_be_enabled()
+    assert (await console.client.delete(f"/api/v1/auth/keys/{made['id']}", headers=ADMIN)).status == 204
+    await page.get_by_role("link", name="Canvas").click()
+    await expect(page.get_by_role("alert")).to_contain_text("no longer accepted")
+    await expect(page.get_by_label("API key")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
+    assert watch.allow(r"status of 401") >= 1
+    watch.assert_clean()

@@ -78,16 +78,20 @@ async function datasets() {
   });
   async function show(d) {
     const p = await api(`/datasets/${encodeURIComponent(d.id)}/preview`);
-    const columns = p.type === 'csv' ? p.columns : ['value'];
-    const rows = p.type === 'csv' ? p.data : p.data.map(v => [v]);
+    let columns, rows;
+    if (p.type === 'list') [columns, rows] = [['value'], (p.data || []).map(v => [v])];
+    else if (Array.isArray(p.rows)) [columns, rows] = [Object.keys(p.rows[0] || {}), p.rows.map(r => Object.values(r))];
+    else [columns, rows] = [p.columns || [], p.data || []];
     clear(preview).append(h('h3', {}, `Preview: ${d.name}`), rowsTable(columns, rows.slice(0, 20)));
   }
   async function load() {
     clear(list);
-    const items = await api('/datasets');
+    const answer = await api('/datasets');
+    const items = Array.isArray(answer) ? answer : answer.datasets || answer.items || [];
     if (!items.length) list.append(h('li', {class: 'muted'}, 'No datasets yet.'));
     for (const d of items) {
-      list.append(h('li', {}, h('strong', {}, d.name), h('span', {class: 'muted'}, `${d.type} · ${fmt(d.size)} rows`),
+      const size = d.type === 'list' ? d.value_count ?? d.size : d.row_count ?? d.size;
+      list.append(h('li', {}, h('strong', {}, d.name), h('span', {class: 'muted'}, `${d.type} · ${fmt(size ?? 0)} ${d.type === 'list' ? 'values' : 'rows'}`),
         h('span', {class: 'spacer'}), h('button', {type: 'button', class: 'small', onclick: () => show(d)}, 'Preview')));
     }
   }
