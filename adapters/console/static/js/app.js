@@ -1,8 +1,8 @@
 // The console shell: sign in with an API key, a top bar offering only what the key's scope may do,
 // and hash routes (#ask, #canvas, #tables, #datasources, #bots) each drawn by its own module.
 
-import {api, onUnauthorized, session, whoami} from './api.js';
-import {clear, h} from './dom.js';
+import {ApiError, onUnauthorized, session, whoami} from './api.js';
+import {clear, h, toast} from './dom.js';
 
 const SCREENS = [
   {id: 'ask', label: 'Ask', scopes: ['priv_admin', 'priv_asker', 'priv_visitor'], load: () => import('./ask.js')},
@@ -77,7 +77,19 @@ function drawNav() {
 
 let routing = 0; // the latest navigation wins: a slower, older one never draws over it
 
+/** Draw the screen the address names; a failure is shown in the page (a 401 has already signed out). */
 async function route() {
+  try {
+    await draw();
+  } catch (exc) {
+    $('view').removeAttribute('aria-busy');
+    if (exc.status === 401 || !session.me) return;
+    clear($('view')).append(h('div', {class: 'page'}, h('p', {class: 'error', role: 'alert'},
+      `This screen could not be loaded: ${exc.detail || exc.message}`)));
+  }
+}
+
+async function draw() {
   if (!session.me) return;
   const ticket = ++routing;
   const [id, ...rest] = (location.hash.replace(/^#\/?/, '') || 'ask').split('/');
@@ -117,7 +129,14 @@ async function start() {
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', signOut);
   window.addEventListener('hashchange', route);
+  // A button's request that failed: say so in the page (a 401 has already returned to Sign in).
+  window.addEventListener('unhandledrejection', event => {
+    if (!(event.reason instanceof ApiError)) return;
+    event.preventDefault();
+    if (event.reason.status !== 401) toast(event.reason.detail, 'error');
+  });
   onUnauthorized(() => {
+    routing++; // a navigation in flight must not draw over the sign-in
     session.clear();
     if (current?.cleanup) current.cleanup();
     current = null;

@@ -4,26 +4,19 @@
 import {api, apiBlob, stream} from './api.js';
 import {chartFigure} from './chart.js';
 import {append, clear, download, field, h, toast, when} from './dom.js';
+import {listAndDetail, missing} from './screen.js';
 import {resultTable} from './table.js';
 
 const TYPES = {data: 'Data (question → rows)', chart: 'Chart', text: 'Text summary of parents', sql: 'SQL you write'};
 
-export async function mount(view, args) {
-  const page = h('div', {class: 'page'});
-  view.append(page);
-  const datasources = (await api('/datasources?size=200').catch(() => ({items: []}))).items;
-  const names = Object.fromEntries(datasources.map(d => [d.id, d.name]));
-  const draw = async next => {
-    clear(page);
-    if (next[0]) await board(page, next[0], names);
-    else await boards(page, datasources, names);
-  };
-  mount.update = draw;
-  await draw(args);
-  return () => { mount.update = null; };
+async function datasources() {
+  const items = (await api('/datasources?size=200').catch(() => ({items: []}))).items;
+  return {items, names: Object.fromEntries(items.map(d => [d.id, d.name]))};
 }
 
-export function update(args) { return mount.update?.(args); }
+export const {mount, update} = listAndDetail(
+  async page => { const ds = await datasources(); await boards(page, ds.items, ds.names); },
+  async (page, id) => board(page, id, (await datasources()).names));
 
 async function boards(page, datasources, names) {
   const list = h('ul', {class: 'list'});
@@ -74,8 +67,7 @@ async function board(page, id, names) {
   try {
     canvas = await api(`/canvas/${encodeURIComponent(id)}`);
   } catch (exc) {
-    append(page, h('p', {class: 'error'}, exc.detail), h('a', {href: '#canvas'}, 'Back to boards'));
-    return;
+    return missing(page, exc, '#canvas', 'Back to boards');
   }
   const grid = h('div', {class: 'nodes'});
   const cards = new Map();

@@ -3,6 +3,7 @@
 
 import {api} from './api.js';
 import {append, clear, field, fmt, h, toast, when} from './dom.js';
+import {listAndDetail, missing} from './screen.js';
 
 const ENGINES = {
   sqlite: [['database', 'Database file path']],
@@ -15,20 +16,7 @@ const ENGINES = {
 const PORTS = {postgresql: 5432, mysql: 3306};
 const enc = encodeURIComponent;
 
-export async function mount(view, args) {
-  const page = h('div', {class: 'page'});
-  view.append(page);
-  const draw = async next => {
-    clear(page);
-    if (next[0]) await detail(page, next[0]);
-    else await overview(page);
-  };
-  mount.update = draw;
-  await draw(args);
-  return () => { mount.update = null; };
-}
-
-export function update(args) { return mount.update?.(args); }
+export const {mount, update} = listAndDetail(overview, detail);
 
 function status(ds) {
   return h('span', {class: `badge ${ds.meta_status}`}, ds.meta_status || 'unknown');
@@ -94,8 +82,7 @@ function addForm() {
 async function detail(page, id) {
   let ds;
   try { ds = await api(`/datasources/${enc(id)}`); } catch (exc) {
-    append(page, h('p', {class: 'error'}, exc.detail), h('a', {href: '#datasources'}, 'Back'));
-    return;
+    return missing(page, exc, '#datasources', 'Back to datasources');
   }
   const head = h('div', {class: 'row'});
   const sync = h('button', {type: 'button'}, 'Sync metadata');

@@ -3,6 +3,7 @@
 
 import {api, stream} from './api.js';
 import {append, clear, field, fmt, h, toast} from './dom.js';
+import {listAndDetail, missing} from './screen.js';
 
 const EXAMPLE = JSON.stringify({
   name: 'people', description: 'Sample customers',
@@ -11,20 +12,7 @@ const EXAMPLE = JSON.stringify({
 }, null, 2);
 const PAGE = 20;
 
-export async function mount(view, args) {
-  const page = h('div', {class: 'page'});
-  view.append(page);
-  const draw = async next => {
-    clear(page);
-    if (next[0]) await tablePage(page, next[0]);
-    else await overview(page);
-  };
-  mount.update = draw;
-  await draw(args);
-  return () => { mount.update = null; };
-}
-
-export function update(args) { return mount.update?.(args); }
+export const {mount, update} = listAndDetail(overview, tablePage);
 
 async function overview(page) {
   const list = h('ul', {class: 'list'});
@@ -114,8 +102,7 @@ async function tablePage(page, name) {
   try {
     table = await api(`/tables/${encodeURIComponent(name)}`);
   } catch (exc) {
-    append(page, h('p', {class: 'error'}, exc.detail), h('a', {href: '#tables'}, 'Back to tables'));
-    return;
+    return missing(page, exc, '#tables', 'Back to tables');
   }
   const columns = table.columns.map(c => c.Name);
   let offset = 0;
