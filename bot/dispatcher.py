@@ -21,7 +21,7 @@ from tabletalk.bot.config import BotConfig
 from tabletalk.bot.messages import IncomingMessage, Reply
 from tabletalk.bot.service import BotService
 from tabletalk.bot.tablegen import generate_table
-from tabletalk.core.errors import Forbidden, NotFound, TableTalkError
+from tabletalk.core.errors import Forbidden, NotFound, TableTalkError, shown_to
 from tabletalk.core.nlq.charts import render_png
 from tabletalk.core.nlq.pipeline import Ask
 from tabletalk.core.runtime import Core
@@ -234,7 +234,8 @@ class Dispatcher:
                           private=answer.filtered, chat_id=chat.id,
                           interpretation=answer.interpretation if answer.status == "success" else None)
         except TableTalkError as exc:
-            reply = Reply(text=exc.detail, error=exc.detail, chat_id=chat.id)
+            shown = shown_to(exc, msg.asker.admin)
+            reply = Reply(text=shown, error=shown, chat_id=chat.id)
         except Exception:
             log.exception("answering %s in chat %s failed", msg.event_id or "-", chat.id)
             await self.chats.finish(human.id, status="failed", error="internal error")

@@ -45,9 +45,20 @@ class Unprocessable(TableTalkError):
 
 
 class Upstream(TableTalkError):
-    """Something we depend on (an LLM, a database, a platform API) failed or timed out."""
+    """Something we depend on (an LLM, a database, a platform API) failed or timed out. `detail` may
+    name hosts and ports, so only administrators read it; everyone else reads `public`."""
 
     status = 502
+
+    def __init__(self, detail: str, public: str | None = None):
+        super().__init__(detail)
+        self.public = public or ("A service this answer depends on (the language model or the database) did not "
+                                 "answer. Please try again in a moment; an administrator can find the details in the log.")
+
+
+def shown_to(exc: TableTalkError, admin: bool) -> str:
+    """The sentence a caller may read: upstream failures name hosts and ports only to administrators."""
+    return exc.detail if admin or not isinstance(exc, Upstream) else exc.public
 
 
 class NotSupported(TableTalkError):

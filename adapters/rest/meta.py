@@ -5,7 +5,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import Paging, json_response, no_content, paged, parse_body, parse_query, requires
+from tabletalk.adapters.rest.http import API_KEY, Paging, json_response, no_content, paged, parse_body, parse_query, requires
+from tabletalk.core.policy.principal import Principal
 
 routes = web.RouteTableDef()
 
@@ -21,6 +22,10 @@ class MetaPut(BaseModel):
 
 class MetaQuery(BaseModel):
     role_id: str | None = None  # show only what this role may see
+
+
+class IndexQuery(Paging):
+    role_id: str | None = None  # samples as this role may see them
 
 
 class IndexCreate(BaseModel):
@@ -40,17 +45,14 @@ async def sync_meta(request: web.Request) -> web.Response:
 @routes.get("/datasources/{datasource_id}/meta")
 @requires("priv_asker", query=MetaQuery)
 async def get_meta(request: web.Request) -> web.Response:
-    """Tables and fields with descriptions and visibility (as a role sees them, with ?role_id=)."""
+    """Tables and fields with descriptions and visibility (as a role sees them, with ?role_id=; a key
+    bound to a role always sees what its role sees)."""
     q = parse_query(request, MetaQuery)
     core = core_of(request)
     ds_id = request.match_info["datasource_id"]
-    visible = None
-    if q.role_id:
-        role = await core.policies.get_role(q.role_id)
-        rules = [r for p in await core.policies.list_policies(role_id=role.id, datasource_id=ds_id) for r in p.rules]
-        names = {t.name.lower() for t in await core.metadata.tables(ds_id)}
-        visible = core.policies.visible_for(rules, names)
-    return json_response(await core.metadata.get_meta(ds_id, visible))
+    scope = await core.policies.scope_for(Principal.of_key(request[API_KEY]), ds_id, q.role_id)
+    visible = scope.visible({t.name.lower() for t in await core.metadata.tables(ds_id)})
+    return json_response(await core.metadata.get_meta(ds_id, visible, hidden_too=not scope.restricted))
 
 
 @routes.put("/datasources/{datasource_id}/meta")
@@ -81,11 +83,14 @@ async def patch_field(request: web.Request) -> web.Response:
 
 
 @routes.get("/datasources/{datasource_id}/indexes")
-@requires("priv_asker", query=Paging)
+@requires("priv_asker", query=IndexQuery)
 async def list_indexes(request: web.Request) -> web.Response:
-    """Value indexes of a datasource, paged."""
-    q = parse_query(request, Paging)
-    return json_response(paged(await core_of(request).metadata.list_indexes(request.match_info["datasource_id"]), q))
+    """Value indexes of a datasource, paged (with ?role_id=, or a key bound to a role: samples from its rows only)."""
+    q = parse_query(request, IndexQuery)
+    core = core_of(request)
+    ds_id = request.match_info["datasource_id"]
+    scope = await core.policies.scope_for(Principal.of_key(request[API_KEY]), ds_id, q.role_id)
+    return json_response(paged(await core.metadata.list_indexes(ds_id, scope), q))
 
 
 @routes.post("/datasources/{datasource_id}/indexes")

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from tabletalk.adapters.rest.http import API_KEY, json_response
 from tabletalk.core.auth import require_scope
-from tabletalk.core.errors import TableTalkError
+from tabletalk.core.errors import TableTalkError, shown_to
 
 log = logging.getLogger("tabletalk.http")
 
@@ -22,7 +22,8 @@ async def error_middleware(request: web.Request, handler):
     except TableTalkError as exc:
         if exc.status >= 500:
             log.warning("%s %s -> %s: %s", request.method, request.path, exc.status, exc.detail)
-        return json_response({"detail": exc.detail}, status=exc.status)
+        key = request.get(API_KEY)
+        return json_response({"detail": shown_to(exc, key is not None and key.scope == "priv_admin")}, status=exc.status)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

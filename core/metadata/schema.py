@@ -46,6 +46,7 @@ class Table:
     view_sql: str | None = None
     visibility: bool = True
     synonyms: list[str] = field(default_factory=list)
+    hidden: tuple[str, ...] = ()  # columns an administrator hid: never read for anyone but administrators
 
     def column(self, name: str) -> Column | None:
         low = name.lower()

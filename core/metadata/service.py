@@ -3,10 +3,13 @@ value indexes, and the in-memory `Schema` the query engine reads."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from dataclasses import replace
 
 from sqlalchemy import delete
+from sqlglot import exp
 from sqlmodel import select
 
 from tabletalk.core.datasources.service import DatasourceService
@@ -39,6 +42,7 @@ class MetadataService:
         self.embed = embed
         self._vectors: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._schemas: dict[str, tuple[float, Schema]] = {}
+        self._scoped: dict[tuple, tuple[float, dict]] = {}  # role-visible value samples, per (datasource, role, values)
         self._tasks: set[asyncio.Task] = set()
         self._sync_locks: dict[str, asyncio.Lock] = {}
 
@@ -136,11 +140,17 @@ class MetadataService:
             await s.commit()
 
     # --- value indexes (user-managed) ------------------------------------------------------------
-    async def list_indexes(self, ds_id: str) -> list[dict]:
+    async def list_indexes(self, ds_id: str, scope=None) -> list[dict]:
+        """The value indexes; under a restricted `scope`, only those of its visible columns, their
+        samples taken from the rows it may read (see `schema_for`)."""
         await self.datasources.get(ds_id)
         async with self.store.session() as s:
             rows = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.kind == "value"))).all()
             vectors = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.kind == "vector"))).all()
+        if scope is not None and scope.restricted:
+            seen = {(t.name.lower(), c.name.lower()): c.values for t in (await self.schema_for(ds_id, scope)).tables
+                    for c in t.columns}
+            return [index_view(r, seen[k]) for r in rows if (k := (r.table_name.lower(), r.field_name.lower())) in seen]
         out = [index_view(r) for r in rows]
         if vectors:
             out.append({"id": f"vector:{ds_id}", "datasource_id": ds_id, "kind": "vector", "status": "success",
@@ -227,19 +237,21 @@ class MetadataService:
         async with self.store.session() as s:
             return list((await s.exec(select(MetaTable).where(MetaTable.datasource_id == ds_id).order_by(MetaTable.name))).all())
 
-    async def get_meta(self, ds_id: str, visible: set[str] | None = None) -> dict:
-        """The spec's nested `{"schemas": {s: {"tables": {t: {"fields": {...}}}}}}` shape."""
+    async def get_meta(self, ds_id: str, visible: set[str] | None = None, *, hidden_too: bool = True) -> dict:
+        """The spec's nested `{"schemas": {s: {"tables": {t: {"fields": {...}}}}}}` shape; `visible`
+        limits the tables, and without `hidden_too` what an administrator hid is left out."""
         await self.datasources.get(ds_id)
         schemas: dict = {}
         for t in await self.tables(ds_id):
-            if visible is not None and t.name.lower() not in visible:
+            if (visible is not None and t.name.lower() not in visible) or not (hidden_too or t.visibility):
                 continue
             sch = schemas.setdefault(t.schema_name, {"name": t.schema_name, "tables": {}})
             sch["tables"][t.name] = {
                 "name": t.name, "kind": t.kind, "description": t.description, "visibility": t.visibility,
                 "fields": {f["name"]: {"name": f["name"], "data_type": f["data_type"], "description": f["description"],
                                        "visibility": f["visibility"], "primary_key": f.get("primary_key", False),
-                                       "references": f.get("references")} for f in t.fields}}
+                                       "references": f.get("references")}
+                           for f in t.fields if hidden_too or f.get("visibility", True)}}
         return {"schemas": schemas}
 
     async def patch_table(self, ds_id: str, table: str, description: str | None = None, visibility: bool | None = None) -> dict:
@@ -299,6 +311,7 @@ class MetadataService:
     # --- the engine's view -----------------------------------------------------------------------
     def invalidate(self, ds_id: str) -> None:
         self._schemas.pop(ds_id, None)
+        self._scoped = {k: v for k, v in self._scoped.items() if k[0] != ds_id}
 
     async def schema(self, ds_id: str) -> Schema:
         """The visible schema with value-index samples, cached per datasource."""
@@ -321,12 +334,63 @@ class MetadataService:
                            values=values.get((r.name.lower(), f["name"].lower()), []),
                            lookup=(r.name.lower(), f["name"].lower()) in lookups)
                     for f in r.fields if f.get("visibility", True)]
+            hidden = tuple(f["name"] for f in r.fields if not f.get("visibility", True))
             tables.append(Table(name=r.name, columns=cols, description=r.description, schema=r.schema_name,
-                                kind=r.kind, view_sql=r.view_sql))
+                                kind=r.kind, view_sql=r.view_sql, hidden=hidden))
         tables.sort(key=lambda t: t.name)
         schema = Schema(ENGINE_DIALECTS.get(ds.engine, "sqlite"), tables)
         self._schemas[ds_id] = (time.monotonic() + _SCHEMA_TTL, schema)
         return schema
+
+    # --- what one asker sees ---------------------------------------------------------------------
+    async def schema_for(self, ds_id: str, scope) -> Schema:
+        """The schema as one asker sees it (`scope`: a `core.policy.service.Scope`): only the tables
+        its role may query, and value samples only from rows it may read. Every consumer of values
+        (built-in engine, LLM prompt, value hints, index listings) reads them from here."""
+        full = await self.schema(ds_id)
+        schema = full.restricted_to(scope.visible({t.name.lower() for t in full.tables}))
+        if not scope.filtered:
+            return schema
+        key = (ds_id, scope.role_id, json.dumps(scope.values, sort_keys=True, default=str))
+        hit = self._scoped.get(key)
+        if hit is None or hit[0] <= time.monotonic():
+            hit = (time.monotonic() + _SCHEMA_TTL, await self._scoped_values(ds_id, full, schema, scope))
+            if len(self._scoped) > 1000:
+                self._scoped.clear()
+            self._scoped[key] = hit
+        values = hit[1]
+        tables = [replace(t, columns=[replace(c, values=values.get((t.name, c.name), c.values)) for c in t.columns])
+                  for t in schema.tables]
+        return Schema(schema.dialect, tables)
+
+    async def _scoped_values(self, ds_id: str, full: Schema, schema: Schema, scope) -> dict:
+        """Value samples of the tables a row filter shapes, read live through the policy rewriter
+        (and only among the indexed values): a filtered role never sees another row's value."""
+        ds = await self.datasources.get(ds_id)
+        conn = await self.datasources.connector(ds)
+        shaped = scope.shaped_tables({t.name.lower() for t in full.tables})
+        jobs = [(t, c) for t in schema.tables for c in t.columns
+                if c.values and (t.kind == "view" or t.name.lower() in shaped)]
+        views = {t.name: t.view_sql for t in full.tables if t.kind == "view" and t.view_sql}
+        schemas = {t.schema.lower() for t in full.tables if t.schema}
+        columns = {t.name: [c.name for c in t.columns] for t in full.tables if t.hidden}
+        sem = asyncio.Semaphore(4)
+
+        async def lookup(table: Table, col: Column):
+            sql = (exp.select(exp.column(exp.to_identifier(col.name, quoted=True))).distinct()
+                   .from_(exp.to_table(table.name, quoted=True)).sql(dialect=full.dialect))
+            async with sem:
+                try:
+                    rewritten = scope.apply(sql, full.dialect, all_tables={t.name for t in full.tables}, views=views,
+                                            schemas=schemas, columns=columns)
+                    result = await conn.execute(rewritten, max_rows=len(col.values) + 1, timeout=10.0)
+                except Exception as exc:  # fail closed: no samples rather than unfiltered ones
+                    log.info("filtered value lookup %s.%s failed: %s", table.name, col.name, exc)
+                    return (table.name, col.name), []
+            seen = {str(row[0]) for row in result.data if row and row[0] is not None}
+            return (table.name, col.name), [v for v in col.values if v in seen]
+
+        return dict(await asyncio.gather(*(lookup(t, c) for t, c in jobs)))
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -341,7 +405,8 @@ def _cosine(a: list[float], b: list[float]) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
-def index_view(r: ValueIndex) -> dict:
+def index_view(r: ValueIndex, values: list[str] | None = None) -> dict:
+    values = r.values if values is None else values
     return {"id": r.id, "datasource_id": r.datasource_id, "table": r.table_name, "field": r.field_name, "kind": r.kind,
-            "status": r.status, "auto": r.auto, "value_count": len(r.values), "sample": r.values[:10],
+            "status": r.status, "auto": r.auto, "value_count": len(values), "sample": values[:10],
             "created_at": iso(r.created_at)}

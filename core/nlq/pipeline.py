@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from tabletalk.core.errors import Forbidden, Invalid, TableTalkError, Upstream
+from tabletalk.core.errors import Forbidden, Invalid, TableTalkError, Upstream, shown_to
 from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq import builtin
 from tabletalk.core.nlq.answer import clean_numbers, template_answer
 from tabletalk.core.nlq.charts import chart_code, chart_kind, choose_chart
+from tabletalk.core.nlq.training import pairs_within
 from tabletalk.core.policy.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -114,27 +115,28 @@ class Pipeline:
         scope = await self.policies.scope_for(ask.principal, ds.id, ask.role_id, ask.role_variables)
         try:
             full = await self.metadata.schema(ds.id)
-            all_tables = {t.name.lower() for t in full.tables}
-            visible = scope.visible(all_tables)
-            schema = full.restricted_to(visible)
+            all_tables = {t.name for t in full.tables}
+            visible = scope.visible({name.lower() for name in all_tables})
+            schema = await self.metadata.schema_for(ds.id, scope)  # its tables; values from its rows only
             answer.filtered = scope.filtered
             mark("linking", t0)
             await step("linking", {"tables": [t.name for t in schema.tables][:20]})
 
-            views = {t.name.lower(): t.view_sql for t in full.tables if t.kind == "view" and t.view_sql}
+            views = {t.name: t.view_sql for t in full.tables if t.kind == "view" and t.view_sql}
             connector = await self.datasources.connector(ds)
 
             schemas = {t.schema.lower() for t in full.tables if t.schema}
+            columns = {t.name: [c.name for c in t.columns] for t in full.tables if t.hidden}
 
             def enforce(sql: str) -> str:
-                return scope.apply(sql, full.dialect, all_tables=all_tables, views=views, schemas=schemas)
+                return scope.apply(sql, full.dialect, all_tables=all_tables, views=views, schemas=schemas, columns=columns)
 
             t0 = time.perf_counter()
             sql = ask.sql
             if sql:
                 answer.engine = "user"
             else:
-                sql = await self._generate(ask, answer, schema, full, visible, enforce, connector)
+                sql = await self._generate(ask, answer, schema, full, visible, enforce, connector, scope.restricted)
             mark("sql", t0)
             if sql is None:
                 return answer
@@ -160,8 +162,10 @@ class Pipeline:
             answer.status, answer.not_permitted, answer.message = "failed", True, exc.detail
             answer.answer = exc.detail
         except Upstream as exc:
-            answer.status, answer.message, answer.upstream_failed = "failed", exc.detail, True
-            answer.answer = exc.detail
+            if not ask.principal.admin:
+                log.warning("upstream failure shown to a non-admin as a generic sentence: %s", exc.detail)
+            answer.status, answer.message, answer.upstream_failed = "failed", shown_to(exc, ask.principal.admin), True
+            answer.answer = answer.message
         except Invalid as exc:
             answer.status, answer.message = "failed", exc.detail
             answer.answer = exc.detail
@@ -170,12 +174,16 @@ class Pipeline:
             timing["llm_duration"] = round(timing["llm_duration"], 4)
         return answer
 
-    async def _generate(self, ask: Ask, answer: Answer, schema: Schema, full: Schema, visible, enforce, connector) -> str | None:
+    async def _generate(self, ask: Ask, answer: Answer, schema: Schema, full: Schema, visible, enforce, connector,
+                        restricted: bool) -> str | None:
         today = date.today()
         hidden = _mentioned_hidden_table(answer.question, full, visible)
         if hidden:  # never answered from another table, by the engine or a model
             raise Forbidden(f"You are not permitted to query the table '{hidden}'.")
+        # Pairs whose SQL reads a table this asker cannot see never reach its engine, prompt or answer.
         pairs = await self.training.pairs(ask.datasource_id)
+        if restricted:
+            pairs = pairs_within(pairs, {t.name.lower() for t in schema.tables}, full.dialect)
         previous = None
         if ask.history:
             last = ask.history[-1]

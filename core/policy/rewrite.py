@@ -5,6 +5,12 @@ operations, IN/EXISTS/scalar subqueries, LATERAL), becomes `(SELECT * FROM t WHE
 keeping the reference's alias so `t.col` still resolves. Decisions:
 
 * Visibility is deny by default: a role sees only the tables its rules name; `*` names them all.
+* Names follow the engine's rules: SQLite and DuckDB match table names case-insensitively,
+  PostgreSQL folds unquoted names to lower case and matches quoted ones exactly, MySQL/MariaDB
+  match exactly (case-sensitive, as on Linux). A reference naming no table of the datasource under
+  those rules is refused, so `"SALES"` never receives the filter of `sales`.
+* Columns an administrator hid (`columns` lists what may be read of such a table) are projected
+  away inside the derived table, so neither `SELECT *` nor naming them reaches their values.
 * Several filters for one table are AND-ed, the most restrictive reading; a `*` rule's filter is
   AND-ed onto every base table. A filter's variables are bound (as literals) where its table is read.
 * A table that is neither a table of the datasource, a view of it nor a CTE in scope is `Invalid`
@@ -58,6 +64,19 @@ def table_key(name: str) -> str:
     return name.strip().strip('"`[]').split(".")[-1].strip().strip('"`[]').lower()
 
 
+def _bare(name: str) -> str:
+    """A rule's table name without quotes or schema, case kept."""
+    return name.strip().strip('"`[]').split(".")[-1].strip().strip('"`[]')
+
+
+def rule_targets(rule_table: str, names: set[str]) -> set[str]:
+    """The tables (real names) a rule's table names: the exact name, else every case-insensitive match."""
+    bare = _bare(rule_table)
+    if bare in names:
+        return {bare}
+    return {n for n in names if n.lower() == bare.lower()}
+
+
 def visible_tables(rules: list[Rule], all_tables: set[str]) -> set[str] | None:
     """Lower-case names a role may query; None when there are no rules (no policy, all visible)."""
     if not rules:
@@ -76,24 +95,28 @@ _MEMO_MAX = 2048
 
 def apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], values: dict, *,
                    all_tables: set[str], views: dict[str, str] | None = None,
-                   schemas: set[str] | None = None) -> str:
+                   schemas: set[str] | None = None, columns: dict[str, list[str]] | None = None) -> str:
     """Return `sql` (checked read-only) rewritten in `dialect` so that only the rows and tables the
-    rules allow can be read. With no rules the SQL is returned as given. `schemas` names the
-    datasource's own schemas, which may qualify a table (`main` and `public` always may)."""
+    rules allow can be read. With no rules the SQL is returned as given. `all_tables` and `views`
+    use the tables' real names (case kept); `schemas` names the datasource's own schemas, which may
+    qualify a table (`main` and `public` always may); `columns` gives, for a table some of whose
+    columns are hidden, the columns that may be read."""
+    kw = dict(all_tables=all_tables, views=views, schemas=schemas, columns=columns)
     if not isinstance(sql, str):
-        return _apply_policies(sql, dialect, rules, values, all_tables=all_tables, views=views, schemas=schemas)
+        return _apply_policies(sql, dialect, rules, values, **kw)
     try:
         key = (sql, dialect, tuple((r.table, r.row_filter) for r in rules), json.dumps(values, sort_keys=True),
-               frozenset(all_tables), tuple(sorted((views or {}).items())), frozenset(schemas or ()))
+               frozenset(all_tables), tuple(sorted((views or {}).items())), frozenset(schemas or ()),
+               tuple(sorted((t, tuple(c)) for t, c in (columns or {}).items())))
     except TypeError:  # values that JSON cannot hold: no memo
-        return _apply_policies(sql, dialect, rules, values, all_tables=all_tables, views=views, schemas=schemas)
+        return _apply_policies(sql, dialect, rules, values, **kw)
     hit = _MEMO.get(key)
     if hit is not None:
         _MEMO.move_to_end(key)
         if rules:
             remember_checked(dialect, hit)
         return hit
-    out = _apply_policies(sql, dialect, rules, values, all_tables=all_tables, views=views, schemas=schemas)
+    out = _apply_policies(sql, dialect, rules, values, **kw)
     _MEMO[key] = out
     if len(_MEMO) > _MEMO_MAX:
         _MEMO.popitem(last=False)
@@ -102,7 +125,7 @@ def apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], v
 
 def _apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], values: dict, *,
                     all_tables: set[str], views: dict[str, str] | None = None,
-                    schemas: set[str] | None = None) -> str:
+                    schemas: set[str] | None = None, columns: dict[str, list[str]] | None = None) -> str:
     tree = parse_statement(sql, dialect) if isinstance(sql, str) else (sql.copy() if rules else sql)
     if rules and isinstance(tree, READ_ROOTS):
         _refuse_table_functions(tree, dialect)  # Forbidden under a policy, even those the guard would refuse
@@ -112,14 +135,14 @@ def _apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], 
             checked_sql(tree, dialect)  # remembered: when `sql` is already that text, it runs unparsed
             return sql
         return checked_sql(tree, dialect)
-    policy = _Policy.build(dialect, rules, values, all_tables, views or {}, schemas or set())
+    policy = _Policy.build(dialect, rules, values, all_tables, views or {}, schemas or set(), columns or {})
     _Rewriter(policy).rewrite(tree)
     return checked_sql(check_read_only(tree, dialect), dialect)
 
 
 @dataclass
 class _Policy:
-    """One role's rules, normalised once per query."""
+    """One role's rules, normalised once per query; tables and views by their real names."""
 
     dialect: str
     tables: set[str]
@@ -129,24 +152,41 @@ class _Policy:
     values: dict
     filters: dict[str, list[str]]                # row filters by table, bound afresh for each reference
     everywhere: list[str]                        # filters of `*` rules: AND-ed onto every base table
+    columns: dict[str, list[str]]                # readable columns of tables with hidden ones
+    folded: dict[str, str] = field(default_factory=dict)   # lower-case name -> real name
     fresh_names: set[str] = field(default_factory=set)
 
     @classmethod
-    def build(cls, dialect, rules, values, all_tables, views, schemas) -> _Policy:
+    def build(cls, dialect, rules, values, all_tables, views, schemas, columns) -> _Policy:
+        tables, views = set(all_tables), {_bare(k): v for k, v in views.items()}
+        names = tables | set(views)
         filters: dict[str, list[str]] = {}
         everywhere: list[str] = []
+        visible: set[str] = set()
         for rule in rules:
+            star = rule.table.strip() == "*"
+            targets = names if star else rule_targets(rule.table, names)
+            visible |= targets
             if rule.row_filter and rule.row_filter.strip():
-                if rule.table.strip() == "*":
+                if star:
                     everywhere.append(rule.row_filter)
-                else:
-                    filters.setdefault(table_key(rule.table), []).append(rule.row_filter)
-        tables = {t.lower() for t in all_tables}
-        views = {table_key(k): v for k, v in views.items()}
-        granted_all = any(r.table.strip() == "*" for r in rules)
-        visible = (tables | set(views)) if granted_all else {table_key(r.table) for r in rules}
-        return cls(dialect, tables, views, visible, {s.lower() for s in schemas} | DEFAULT_SCHEMAS,
-                   values, filters, everywhere, fresh_names=tables | set(views))
+                for target in () if star else targets:
+                    filters.setdefault(target, []).append(rule.row_filter)
+        folded = {n.lower(): n for n in sorted(names, reverse=True)}
+        return cls(dialect, tables, views, visible, {s.lower() for s in schemas} | DEFAULT_SCHEMAS, values, filters,
+                   everywhere, {_bare(k): list(v) for k, v in columns.items()}, folded,
+                   fresh_names={n.lower() for n in names})
+
+    def resolve(self, identifier: exp.Identifier) -> str | None:
+        """The real table or view an identifier names under the engine's case rules, or None."""
+        name = identifier.this
+        if self.dialect == "mysql":
+            real = name
+        elif self.dialect == "postgres":
+            real = name if identifier.quoted else name.lower()
+        else:
+            real = self.folded.get(name.lower(), name)
+        return real if real in self.tables or real in self.views else None
 
     def conditions(self, row_filters: list[str]) -> list[exp.Expression]:
         """Fresh trees of the given filters with the role's values bound (one per reference)."""
@@ -223,7 +263,7 @@ class _Rewriter:
             if scope[name] is not None:
                 _point_at_cte(table, scope[name])
                 return
-            if name not in p.tables and name not in p.views:
+            if p.resolve(table.this) is None:
                 raise Invalid(f"The WITH query '{table.name}' refers to itself; write WITH RECURSIVE to define a recursive query.")
         if db in CATALOG_SCHEMAS or catalog in CATALOG_SCHEMAS or name.startswith(CATALOG_PREFIXES):
             raise Forbidden(f"System catalogs such as '{_qualified(table)}' cannot be queried under a row policy.")
@@ -231,16 +271,17 @@ class _Rewriter:
             raise Forbidden(f"Only tables of this datasource can be queried; '{_qualified(table)}' is outside it.")
         if not db and name == "dual" and p.dialect in ("mysql", "oracle"):
             return
-        if name in p.views:
-            self._view(table, name)
-        elif name not in p.tables:
+        real = p.resolve(table.this)
+        if real is None:
             raise Invalid(f"The table '{table.name}' does not exist in this datasource; check its name.")
-        elif name not in p.visible:
+        if real in p.views:
+            self._view(table, real)
+        elif real not in p.visible:
             raise Forbidden(f"You are not permitted to query the table '{table.name}'.")
-        elif p.filters.get(name) or p.everywhere:
+        elif p.filters.get(real) or p.everywhere or real in p.columns:
             base = _detached(table)
-            conditions = p.conditions(p.filters.get(name, []) + p.everywhere)
-            _replace_with_derived(table, _filtered(base, base.this, conditions, p.dialect))
+            conditions = p.conditions(p.filters.get(real, []) + p.everywhere)
+            _replace_with_derived(table, _derived(base, base.this, conditions, p.columns.get(real), p.dialect))
 
     def _view(self, table: exp.Table, name: str) -> None:
         if self.depth >= MAX_VIEW_DEPTH:
@@ -251,11 +292,12 @@ class _Rewriter:
         except Forbidden:
             raise Forbidden(f"You are not permitted to query the view '{table.name}': it reads a table your role "
                             "may not see.") from None
-        if not self.p.filters.get(name):
+        if not self.p.filters.get(name) and name not in self.p.columns:
             _replace_with_derived(table, body)
             return
         inner = exp.Subquery(this=body, alias=exp.TableAlias(this=table.this.copy()))
-        _replace_with_derived(table, _filtered(inner, table.this, self.p.conditions(self.p.filters[name]), self.p.dialect))
+        conditions = self.p.conditions(self.p.filters.get(name, []))
+        _replace_with_derived(table, _derived(inner, table.this, conditions, self.p.columns.get(name), self.p.dialect))
 
 
 def _refuse_table_functions(tree: exp.Expression, dialect: str) -> None:
@@ -301,15 +343,21 @@ def _detached(table: exp.Table) -> exp.Table:
     return exp.Table(**args)
 
 
-def _filtered(source: exp.Expression, qualifier: exp.Identifier, conditions: list[exp.Expression],
-              dialect: str) -> exp.Select:
-    """`SELECT * FROM source WHERE c1 AND c2 ... <fence>`, each filter column qualified by `qualifier`
-    so that a column the table lacks is an error rather than a silent reference to an outer query."""
+def _derived(source: exp.Expression, qualifier: exp.Identifier, conditions: list[exp.Expression],
+             columns: list[str] | None, dialect: str) -> exp.Select:
+    """`SELECT <columns or *> FROM source [WHERE c1 AND c2 ... <fence>]`, each filter column qualified
+    by `qualifier` so that a column the table lacks is an error rather than a silent reference to an
+    outer query. Listing the readable columns leaves the hidden ones out of reach."""
+    picked = [exp.column(exp.to_identifier(c, quoted=True)) for c in columns] if columns is not None else [exp.Star()]
+    query = exp.Select(expressions=picked or [exp.Null()], from_=exp.From(this=source))
+    if not conditions:
+        return query
     parts = [_qualify(c, qualifier) for c in conditions]
     condition = parts[0] if len(parts) == 1 else exp.and_(*parts, copy=False)
     arg, node, value = _FENCES.get(dialect, _DEFAULT_FENCE)
-    return exp.Select(expressions=[exp.Star()], from_=exp.From(this=source), where=exp.Where(this=condition),
-                      **{arg: node(expression=exp.Literal.number(value))})
+    query.set("where", exp.Where(this=condition))
+    query.set(arg, node(expression=exp.Literal.number(value)))
+    return query
 
 
 def _qualify(condition: exp.Expression, qualifier: exp.Identifier) -> exp.Expression:

@@ -8,8 +8,9 @@ from sqlmodel import select
 
 from tabletalk.core.errors import Conflict, Forbidden, Invalid, NotFound
 from tabletalk.core.policy.principal import Principal
-from tabletalk.core.policy.rewrite import Rule, apply_policies, visible_tables
-from tabletalk.core.policy.variables import VariableSpec, validate_variables
+from tabletalk.core.metadata.schema import ENGINE_DIALECTS
+from tabletalk.core.policy.rewrite import Rule, apply_policies, rule_targets, visible_tables
+from tabletalk.core.policy.variables import VariableSpec, check_row_filter, validate_variables
 from tabletalk.core.store.db import Store
 from tabletalk.core.store.models import Datasource, Policy, Role, iso, utcnow
 
@@ -46,9 +47,24 @@ class Scope:
     def visible(self, all_tables: set[str]) -> set[str] | None:
         return visible_tables(self.rules, all_tables) if self.rules else None
 
+    def shaped_tables(self, all_tables: set[str]) -> set[str]:
+        """Lower-case names of the tables one of this scope's row filters applies to."""
+        shaped: set[str] = set()
+        for r in self.rules:
+            if r.row_filter:
+                shaped |= set(all_tables) if r.table.strip() == "*" else rule_targets(r.table, set(all_tables))
+        return {t.lower() for t in shaped}
+
     def apply(self, sql: str, dialect: str, *, all_tables: set[str], views: dict[str, str] | None = None,
-              schemas: set[str] | None = None) -> str:
-        return apply_policies(sql, dialect, self.rules, self.values, all_tables=all_tables, views=views, schemas=schemas)
+              schemas: set[str] | None = None, columns: dict[str, list[str]] | None = None) -> str:
+        """The SQL as this asker may run it. Anyone but an administrator without a role goes through the
+        rewriter, even with no policy on the datasource: hidden columns and tables stay out of reach
+        and table names are checked. `all_tables` and `views` by real names; `columns`: the readable
+        columns of tables with hidden ones."""
+        if not self.restricted:
+            return apply_policies(sql, dialect, [], {}, all_tables=all_tables)
+        return apply_policies(sql, dialect, self.rules or [Rule("*")], self.values, all_tables=all_tables, views=views,
+                              schemas=schemas, columns=columns)
 
 
 class PolicyService:
@@ -106,9 +122,11 @@ class PolicyService:
     async def create_policy(self, name: str, role_id: str, datasource_id: str, rules: list[dict]) -> Policy:
         role = await self.get_role(role_id)
         async with self.store.session() as s:
-            if await s.get(Datasource, datasource_id) is None:
-                raise NotFound(f"Datasource '{datasource_id}' does not exist.")
-        policy = Policy(name=name, role_id=role.id, datasource_id=datasource_id, rules=_check_rules(rules, role))
+            ds = await s.get(Datasource, datasource_id)
+        if ds is None:
+            raise NotFound(f"Datasource '{datasource_id}' does not exist.")
+        policy = Policy(name=name, role_id=role.id, datasource_id=datasource_id,
+                        rules=_check_rules(rules, role, ENGINE_DIALECTS.get(ds.engine, "sqlite")))
         async with self.store.session() as s:
             s.add(policy)
             await s.commit()
@@ -134,7 +152,9 @@ class PolicyService:
             if changes.get("name") is not None:
                 policy.name = changes["name"]
             if changes.get("rules") is not None:
-                policy.rules = _check_rules(changes["rules"], await self.get_role(policy.role_id))
+                ds = await s.get(Datasource, policy.datasource_id)
+                dialect = ENGINE_DIALECTS.get(ds.engine, "sqlite") if ds is not None else "sqlite"
+                policy.rules = _check_rules(changes["rules"], await self.get_role(policy.role_id), dialect)
             policy.modified_at = utcnow()
             s.add(policy)
             await s.commit()
@@ -214,7 +234,7 @@ def _check_variables(variables: list[dict]) -> list[dict]:
     return out
 
 
-def _check_rules(rules: list[dict], role: Role) -> list[dict]:
+def _check_rules(rules: list[dict], role: Role, dialect: str) -> list[dict]:
     import re
 
     declared = {v["name"] for v in role.variables}
@@ -228,5 +248,6 @@ def _check_rules(rules: list[dict], role: Role) -> list[dict]:
             for var in re.findall(r"{{\s*(\w+)\s*}}", row_filter):
                 if var not in declared:
                     raise Invalid(f"Rule on '{table}' uses variable '{var}', which role '{role.name}' does not declare.")
+            check_row_filter(row_filter, dialect)  # a filter that cannot be parsed is refused now, not at query time
         out.append({"table": table, "row_filter": row_filter})
     return out

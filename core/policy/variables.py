@@ -101,6 +101,20 @@ def _parse_template(row_filter: str, dialect: str) -> tuple[exp.Expression, tupl
     return tree, tuple(names)
 
 
+def check_row_filter(row_filter: str, dialect: str) -> None:
+    """Invalid unless the filter parses in `dialect` as one read-only condition whose placeholders
+    stand where values do (called when a policy is stored, so a bad filter never reaches a query)."""
+    from tabletalk.core.policy.readonly import check_read_only
+
+    tree, _ = _parse_template(row_filter, dialect)
+    if not isinstance(tree, exp.Condition) or isinstance(tree, (exp.Select, exp.Subquery, exp.Query)):
+        raise Invalid(f"The row filter '{row_filter}' must be a condition such as region = '{{{{region}}}}'.")
+    try:
+        check_read_only(exp.select("1").where(tree.copy()), dialect)
+    except Invalid as exc:
+        raise Invalid(f"The row filter '{row_filter}' is refused: {exc.detail}") from None
+
+
 def _is_bare_placeholder(node) -> bool:
     return isinstance(node, exp.Column) and not node.table and _SENTINEL_RE.fullmatch(node.name) is not None
 

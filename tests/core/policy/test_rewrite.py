@@ -177,3 +177,36 @@ def test_the_rewritten_sql_parses_again_in_its_dialect(dialect):
            "SELECT s.id, (SELECT COUNT(*) FROM sales x WHERE x.region = s.region) FROM r JOIN sales s ON s.id = r.n")
     out = rewrite(sql, dialect)
     assert sqlglot.parse_one(out, read=dialect).sql(dialect) == out
+
+
+@pytest.mark.parametrize("dialect,sql", [
+    ("postgres", 'SELECT * FROM "SALES"'),       # a distinct table on PostgreSQL: never sales's filter
+    ("postgres", 'SELECT * FROM public."Sales"'),
+    ("mysql", "SELECT * FROM SALES"),            # MySQL/MariaDB on Linux match table names exactly
+    ("mysql", "SELECT * FROM `Sales`"),
+])
+def test_table_names_keep_the_engines_case_rules(dialect, sql):
+    with pytest.raises(Invalid, match="does not exist"):
+        rewrite(sql, dialect)
+    with pytest.raises(Forbidden):  # when the differently-cased table exists, it is simply not granted
+        rewrite(sql, dialect, all_tables=TABLES | {"SALES", "Sales"})
+
+
+@pytest.mark.parametrize("dialect,sql", [("postgres", "SELECT * FROM SALES"), ("postgres", 'SELECT * FROM "sales"'),
+                                         ("sqlite", 'SELECT * FROM "SALES"'), ("mysql", "SELECT * FROM `sales`")])
+def test_names_the_engine_folds_to_a_policed_table_get_its_filter(dialect, sql):
+    assert "'east'" in rewrite(sql, dialect)
+
+
+def test_hidden_columns_cannot_be_read(db):
+    columns = {"sales": ["id", "department", "region"]}
+    out = rewrite("SELECT * FROM sales", columns=columns)
+    cur = db.execute(out)
+    assert [d[0] for d in cur.description] == ["id", "department", "region"] and len(cur.fetchall()) == 2
+    for sql in ("SELECT amount FROM sales", "SELECT s.amount FROM sales AS s", "SELECT SUM(amount) FROM sales"):
+        with pytest.raises(sqlite3.OperationalError, match="amount"):
+            db.execute(rewrite(sql, columns=columns))
+    # A table without a filter is projected too, and a filter may still use a hidden column.
+    assert [d[0] for d in db.execute(rewrite("SELECT * FROM employees", columns={"employees": ["id"]})).description] == ["id"]
+    out = rewrite("SELECT * FROM sales", rules=[Rule("sales", "amount > 15")], columns={"sales": ["id"]})
+    assert db.execute(out).fetchall() == [(2,), (3,)]

@@ -1,0 +1,157 @@
+"""What a filtered role is shown besides rows: value samples, completions, prompt values, training
+pairs, hidden columns, policy filters checked when stored, upstream errors without hosts."""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+
+import pytest
+
+from tests.conftest import ADMIN, running_app
+from tests.fakes.openai_server import FakeOpenAI, Reply
+
+SOUTH_ONLY = "SOUTHSECRET1"
+
+
+def build(path) -> None:
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE sales (id INTEGER PRIMARY KEY, region TEXT NOT NULL, secret TEXT NOT NULL, amount INTEGER NOT NULL,
+                            internal_note TEXT NOT NULL);
+        CREATE TABLE ledger (id INTEGER PRIMARY KEY, account TEXT NOT NULL);
+        INSERT INTO ledger VALUES (1, 'offshore');
+    """)
+    rows = [(i, "north", f"NORTHSECRET{i % 3}", 10 * i, f"north note {i}") for i in range(1, 7)]
+    rows += [(100, "south", SOUTH_ONLY, 1000, "south note")]
+    db.executemany("INSERT INTO sales VALUES (?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+
+
+async def _synced(client, ds_id: str) -> None:
+    for _ in range(400):
+        body = await (await client.get(f"/api/v1/datasources/{ds_id}", headers=ADMIN)).json()
+        if body["meta_status"] in ("success", "failed"):
+            assert body["meta_status"] == "success", body
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("metadata sync did not finish")
+
+
+@pytest.fixture
+async def regional(request, tmp_path):
+    """Sales in two regions, a role seeing only its region's sales (not the ledger), a hidden column,
+    a key bound to north, and a training pair on the ledger; a (fake) model with `indirect` "llm"."""
+    build(tmp_path / "regional.db")
+    async with FakeOpenAI() as fake:
+        fake.default = lambda body: "```sql\nSELECT COUNT(*) AS n FROM sales\n```"
+        model = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test"} if getattr(request, "param", "") == "llm" else {}
+        async with running_app(tmp_path / "home", **model) as (app, client, _):
+            ds = (await (await client.post("/api/v1/datasources", headers=ADMIN, json={
+                "name": "regional", "engine": "sqlite", "access_config": {"database": str(tmp_path / "regional.db")}})).json())["id"]
+            await _synced(client, ds)
+            resp = await client.patch(f"/api/v1/datasources/{ds}/meta/tables/sales/fields/internal_note", headers=ADMIN,
+                                      json={"visibility": False})
+            assert resp.status == 200, await resp.text()
+            role = await (await client.post("/api/v1/roles", headers=ADMIN, json={
+                "name": "region", "variables": [{"name": "region"}]})).json()
+            resp = await client.post("/api/v1/policies", headers=ADMIN, json={
+                "role_id": role["id"], "datasource_id": ds, "rules": [{"table": "sales", "row_filter": "region = '{{region}}'"}]})
+            assert resp.status == 201, await resp.text()
+            resp = await client.post("/api/v1/training", headers=ADMIN, json={
+                "datasource_id": ds, "question": "How many offshore accounts are in the ledger?",
+                "sql": "SELECT COUNT(*) AS n FROM ledger WHERE account = 'offshore'"})
+            assert resp.status == 201, await resp.text()
+            key = await (await client.post("/api/v1/auth/keys", headers=ADMIN, json={
+                "scope": "priv_asker", "role_id": "region", "role_variables": {"region": "north"}})).json()
+            yield {"client": client, "ds": ds, "role": role, "fake": fake,
+                   "north": {"Authorization": f"Bearer {key['key']}"}}
+
+
+async def _post(client, path, headers, body) -> tuple[int, dict]:
+    resp = await client.post(path, headers=headers, json=body)
+    return resp.status, await resp.json()
+
+
+async def test_a_south_only_value_never_reaches_a_north_answer_or_its_sql(regional):
+    client, ds, north = regional["client"], regional["ds"], regional["north"]
+    question = {"datasource_id": ds, "question": "how many sales with secret southsecret1"}
+    _, everyone = await _post(client, "/api/v1/single-turn/q2s", ADMIN, question)
+    assert SOUTH_ONLY in (everyone["sql"] or ""), everyone  # the value index does complete it for an admin
+    status, body = await _post(client, "/api/v1/single-turn/q2a", north, question)
+    assert status == 200 and SOUTH_ONLY not in json.dumps(body), body
+    for path in (f"/api/v1/datasources/{ds}/indexes", f"/api/v1/datasources/{ds}/indexes?role_id={regional['role']['id']}"):
+        listing = await (await client.get(path, headers=north)).text()
+        assert "NORTHSECRET1" in listing and SOUTH_ONLY not in listing and "internal_note" not in listing, listing
+    assert SOUTH_ONLY in await (await client.get(f"/api/v1/datasources/{ds}/indexes", headers=ADMIN)).text()
+
+
+@pytest.mark.parametrize("regional", ["llm"], indirect=True)
+async def test_a_north_prompt_carries_no_south_value_hidden_table_or_its_training_pair(regional):
+    client, ds, north, fake = regional["client"], regional["ds"], regional["north"], regional["fake"]
+    odd = {"datasource_id": ds, "question": "Which zorblax sales segments churned?"}
+    await _post(client, "/api/v1/single-turn/q2a", ADMIN, odd)
+    admin_prompt = json.dumps(fake.requests)
+    assert SOUTH_ONLY in admin_prompt and "FROM ledger" in admin_prompt  # what a leak would look like
+    fake.requests.clear()
+    status, body = await _post(client, "/api/v1/single-turn/q2a", north, odd)
+    assert status == 200 and body["engine"] == "llm", body
+    prompt = json.dumps(fake.requests)
+    assert fake.requests and SOUTH_ONLY not in prompt and "ledger" not in prompt and "internal_note" not in prompt
+    assert "NORTHSECRET" in prompt or "sales" in prompt
+    # The exact training question cannot answer from the ledger either.
+    status, body = await _post(client, "/api/v1/single-turn/q2a", north,
+                               {"datasource_id": ds, "question": "How many offshore accounts are in the ledger?"})
+    assert "offshore" not in json.dumps(body.get("dataframe")) and "FROM ledger" not in (body.get("sql") or "")
+
+
+async def test_hidden_column_values_never_come_back_to_a_role(regional):
+    client, ds, north = regional["client"], regional["ds"], regional["north"]
+    canvas = (await _post(client, "/api/v1/canvas", north, {"name": "c", "datasource_id": ds}))[1]
+    results = []
+    for sql in ("SELECT * FROM sales", "SELECT internal_note FROM sales", "SELECT s.internal_note FROM sales s",
+                "SELECT * FROM (SELECT * FROM sales) t", "WITH x AS (SELECT * FROM sales) SELECT * FROM x"):
+        node = (await _post(client, f"/api/v1/canvas/{canvas['id']}/nodes", north, {"type": "sql", "sql": sql}))[1]
+        await (await client.post(f"/api/v1/canvas/{canvas['id']}/nodes/{node['id']}/run", headers=north)).read()
+        results.append(await (await client.get(f"/api/v1/canvas/{canvas['id']}/nodes/{node['id']}", headers=north)).json())
+    assert all("note" not in json.dumps(r["data"]) for r in results), results
+    star = results[0]["data"]["dataframe"]
+    assert star["columns"] == ["id", "region", "secret", "amount"] and len(star["data"]) == 6
+    assert results[1]["status"] == "failed"
+    # An administrator without a role still reads it (visibility hides a column from the model only).
+    admin_canvas = (await _post(client, "/api/v1/canvas", ADMIN, {"name": "a", "datasource_id": ds}))[1]
+    node = (await _post(client, f"/api/v1/canvas/{admin_canvas['id']}/nodes", ADMIN,
+                        {"type": "sql", "sql": "SELECT internal_note FROM sales WHERE id = 100"}))[1]
+    await (await client.post(f"/api/v1/canvas/{admin_canvas['id']}/nodes/{node['id']}/run", headers=ADMIN)).read()
+    ran = await (await client.get(f"/api/v1/canvas/{admin_canvas['id']}/nodes/{node['id']}", headers=ADMIN)).json()
+    assert ran["data"]["dataframe"]["data"] == [["south note"]]
+
+
+@pytest.mark.parametrize("row_filter", ["region = = 'north'", "region = '{{region}}' AND", "((", "SELECT 1",
+                                        "region = '{{region}}' OR pg_sleep(1) IS NULL", "{{region}}(1) = 1"])
+async def test_an_unparseable_or_unsafe_row_filter_is_a_400_when_stored(regional, row_filter):
+    client, ds, role = regional["client"], regional["ds"], regional["role"]
+    rules = [{"table": "sales", "row_filter": row_filter}]
+    status, body = await _post(client, "/api/v1/policies", ADMIN, {"role_id": role["id"], "datasource_id": ds, "rules": rules})
+    assert status == 400 and "row filter" in body["detail"], body
+    policy = (await (await client.get(f"/api/v1/policies?role_id={role['id']}", headers=ADMIN)).json())["items"][0]
+    resp = await client.patch(f"/api/v1/policies/{policy['id']}", headers=ADMIN, json={"rules": rules})
+    assert resp.status == 400
+    assert (await (await client.get(f"/api/v1/policies/{policy['id']}", headers=ADMIN)).json())["rules"][0]["row_filter"] \
+        == "region = '{{region}}'"
+
+
+async def test_a_model_outage_shown_to_a_non_admin_names_no_host_or_port(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with running_app(tmp_path / "home", OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1", OPENAI_API_KEY="x",
+                           TABLETALK_LLM_TIMEOUT=2, TABLETALK_LLM_RETRIES=1) as (_, client, ds):
+        key = await (await client.post("/api/v1/auth/keys", headers=ADMIN, json={"scope": "priv_asker"})).json()
+        odd = {"datasource_id": ds, "question": "Which zorblax segments churned?"}
+        status, body = await _post(client, "/api/v1/single-turn/q2a", {"Authorization": f"Bearer {key['key']}"}, odd)
+        assert status == 502 and "127.0.0.1" not in json.dumps(body) and str(port) not in json.dumps(body), body
+        status, body = await _post(client, "/api/v1/single-turn/q2a", ADMIN, odd)
+        assert status == 502 and f"127.0.0.1:{port}" in body["detail"]  # administrators get the details
