@@ -108,6 +108,19 @@ async def running_app(home, **env):
         yield app, c, await demo_id(c)
 
 
+async def wait_synced(client, ds_id: str) -> None:
+    """Wait for a datasource's metadata sync to end, and require it to have succeeded."""
+    import asyncio
+
+    for _ in range(400):
+        body = await (await client.get(f"/api/v1/datasources/{ds_id}", headers=ADMIN)).json()
+        if body["meta_status"] in ("success", "failed"):
+            assert body["meta_status"] == "success", body
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("metadata sync did not finish")
+
+
 async def demo_id(client) -> str:
     resp = await client.get("/api/v1/datasources", headers=ADMIN)
     items = (await resp.json())["items"]

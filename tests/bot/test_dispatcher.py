@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tabletalk.adapters.rest.app import DISPATCHER, create_app
 from tabletalk.bot.dispatcher import NO_ACCESS
 from tabletalk.core.policy.principal import Principal
-from tests.conftest import ADMIN, make_settings
+from tests.conftest import ADMIN, make_settings, wait_synced
 from tests.fakes.chat_adapter import RecordingAdapter
 
 OFFICES = {"Berlin": 7, "Paris": 4, "Lisbon": 2}
@@ -34,16 +34,6 @@ def build_hr(path) -> None:
     db.close()
 
 
-async def _wait_synced(client, ds_id: str) -> None:
-    for _ in range(200):
-        body = await (await client.get(f"/api/v1/datasources/{ds_id}", headers=ADMIN)).json()
-        if body["meta_status"] in ("success", "failed"):
-            assert body["meta_status"] == "success", body
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("metadata sync did not finish")
-
-
 @pytest.fixture
 async def hr(tmp_path):
     """An app with an HR datasource, an office-scoped role and a bot mapping two users to it."""
@@ -52,7 +42,7 @@ async def hr(tmp_path):
     async with TestClient(TestServer(app)) as client:
         ds = await (await client.post("/api/v1/datasources", headers=ADMIN, json={
             "name": "hr", "engine": "sqlite", "access_config": {"database": str(tmp_path / "hr.db")}})).json()
-        await _wait_synced(client, ds["id"])
+        await wait_synced(client, ds["id"])
         role = await (await client.post("/api/v1/roles", headers=ADMIN, json={
             "name": "office", "variables": [{"name": "office", "type": "string"}]})).json()
         resp = await client.post("/api/v1/policies", headers=ADMIN, json={

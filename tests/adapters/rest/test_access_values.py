@@ -2,15 +2,14 @@
 pairs, hidden columns, policy filters checked when stored, upstream errors without hosts."""
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import sqlite3
 
 import pytest
 
-from tests.conftest import ADMIN, running_app
-from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.conftest import ADMIN, running_app, wait_synced
+from tests.fakes.openai_server import FakeOpenAI
 
 SOUTH_ONLY = "SOUTHSECRET1"
 
@@ -30,16 +29,6 @@ def build(path) -> None:
     db.close()
 
 
-async def _synced(client, ds_id: str) -> None:
-    for _ in range(400):
-        body = await (await client.get(f"/api/v1/datasources/{ds_id}", headers=ADMIN)).json()
-        if body["meta_status"] in ("success", "failed"):
-            assert body["meta_status"] == "success", body
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("metadata sync did not finish")
-
-
 @pytest.fixture
 async def regional(request, tmp_path):
     """Sales in two regions, a role seeing only its region's sales (not the ledger), a hidden column,
@@ -51,7 +40,7 @@ async def regional(request, tmp_path):
         async with running_app(tmp_path / "home", **model) as (app, client, _):
             ds = (await (await client.post("/api/v1/datasources", headers=ADMIN, json={
                 "name": "regional", "engine": "sqlite", "access_config": {"database": str(tmp_path / "regional.db")}})).json())["id"]
-            await _synced(client, ds)
+            await wait_synced(client, ds)
             resp = await client.patch(f"/api/v1/datasources/{ds}/meta/tables/sales/fields/internal_note", headers=ADMIN,
                                       json={"visibility": False})
             assert resp.status == 200, await resp.text()
