@@ -2,36 +2,22 @@
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
 from sqlmodel import select
 
 from tabletalk.core.errors import NotFound
+from tabletalk.core.nlq.examples import sql_tables
 from tabletalk.core.store.db import Store
 from tabletalk.core.store.models import Datasource, TrainingPair, iso
 
 _TTL = 30.0
 
 
-@lru_cache(maxsize=2048)
-def tables_read(sql: str, dialect: str) -> frozenset[str] | None:
-    """Lower-case names of the tables a query reads (its own CTEs left out); None if it does not parse."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except (SqlglotError, RecursionError):
-        return None
-    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-    return frozenset(t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes)
-
-
 def pairs_within(pairs: list[tuple[str, str]], tables: set[str], dialect: str) -> list[tuple[str, str]]:
     """The pairs whose SQL reads only `tables` (lower-case): the others name a table the asker may not see."""
     out = []
     for question, sql in pairs:
-        read = tables_read(sql, dialect)
+        read = sql_tables(sql, dialect)
         if read is not None and read <= tables:
             out.append((question, sql))
     return out

@@ -80,7 +80,7 @@ async def test_a_south_only_value_never_reaches_a_north_answer_or_its_sql(region
 @pytest.mark.parametrize("regional", ["llm"], indirect=True)
 async def test_a_north_prompt_carries_no_south_value_hidden_table_or_its_training_pair(regional):
     client, ds, north, fake = regional["client"], regional["ds"], regional["north"], regional["fake"]
-    odd = {"datasource_id": ds, "question": "Which zorblax sales segments churned?"}
+    odd = {"datasource_id": ds, "question": "How many zorblax offshore accounts are in sales?"}
     await _post(client, "/api/v1/single-turn/q2a", ADMIN, odd)
     admin_prompt = json.dumps(fake.requests)
     assert SOUTH_ONLY in admin_prompt and "FROM ledger" in admin_prompt  # what a leak would look like
