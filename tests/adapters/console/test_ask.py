@@ -27,6 +27,7 @@ async def test_sign_in_ask_chart_table_and_reload(browser, console):
     await page.get_by_label("Question").press("Enter")
     first = page.locator(ANSWER).nth(0)
     await expect(first.locator(".answer-text")).to_contain_text("400")
+    await expect(first.locator(".interpretation")).to_contain_text("number of orders")  # how the engine read it
     await expect(first.locator(".sql pre")).to_contain_text("COUNT(*)")
     await expect(first.locator("table.data td")).to_have_text("400")
 
@@ -93,4 +94,23 @@ async def test_a_key_revoked_while_signed_in_returns_to_sign_in(browser, console
     await expect(page.get_by_label("API key")).to_be_visible()
     assert await page.evaluate("sessionStorage.length") == 0
     assert watch.allow(r"status of 401") >= 1
+    watch.assert_clean()
+
+
+async def test_admin_asks_as_a_role_with_its_variables(browser, console):
+    role = await (await console.client.post("/api/v1/roles", headers=ADMIN, json={
+        "name": "city manager", "variables": [{"name": "city", "type": "string", "required": True}]})).json()
+    await console.client.post("/api/v1/policies", headers=ADMIN, json={
+        "name": "by city", "role_id": role["id"], "datasource_id": console.datasource_id,
+        "rules": [{"table": "customers", "row_filter": "city = '{{city}}'"}]})
+    page, watch = await console.page(browser)
+    await console.sign_in(page)
+    await page.get_by_text("Answer as a role").click()
+    await page.get_by_label("Role").select_option(label="city manager")
+    await page.get_by_label("city *").fill("Berlin")
+    await page.get_by_label("Question").fill("How many customers are there?")
+    await page.get_by_label("Question").press("Enter")
+    await expect(page.locator(f"{ANSWER} .sql pre")).to_contain_text("Berlin")
+    chats = (await (await console.client.get("/api/v1/chats", headers=ADMIN)).json())["items"]
+    assert [(c["role_id"], c["role_variables"]) for c in chats] == [(role["id"], {"city": "Berlin"})]
     watch.assert_clean()

@@ -36,7 +36,7 @@ export function answerBody(content, {name = 'answer'} = {}) {
   if (content.interpretation) {
     const it = content.interpretation;
     const textOf = typeof it === 'string' ? it : it.text || it.summary || JSON.stringify(it);
-    parts.push(h('p', {class: 'interpretation'}, h('span', {class: 'label'}, 'Interpreted as: '), textOf));
+    parts.push(h('p', {class: 'interpretation'}, h('span', {class: 'label'}, 'Read as: '), textOf));
   }
   if (content.suggestions?.length) {
     parts.push(h('ul', {class: 'suggestions'}, content.suggestions.map(q => h('li', {}, q))));
