@@ -13,6 +13,11 @@ from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
 
 
+# The server went away or ended our sessions (restart, pg_terminate_backend, a dropped network).
+_LOST_CONNECTION = (OSError, asyncpg.InterfaceError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
+                    asyncpg.exceptions.OperatorInterventionError)
+
+
 class ServerConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int
@@ -128,10 +133,11 @@ class PostgresConnector:
                     rows = await (await stmt.cursor()).fetch(max_rows + 1)
         except asyncpg.QueryCanceledError:
             raise Upstream(f"The query took longer than {timeout:g} s and was stopped.") from None
+        except _LOST_CONNECTION as exc:
+            await pool.expire_connections()  # every pooled connection may be dead: the next query reconnects
+            raise self._failure(exc) from None
         except asyncpg.PostgresError as exc:
             raise Invalid(f"The database rejected the query: {str(exc).splitlines()[0]}") from None
-        except (OSError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
-            raise self._failure(exc) from None
         columns = [a.name for a in attrs]
         return QueryResult(columns, [[json_value(v) for v in r] for r in rows[:max_rows]], len(rows) > max_rows)
 
