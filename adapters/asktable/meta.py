@@ -4,10 +4,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from tabletalk.adapters.asktable.wire import Body, refuse_unserved, sliced, visible_tables
+from tabletalk.adapters.asktable.wire import Body, key_of, refuse_unserved, sliced, visible_tables
 from tabletalk.adapters.rest.app import core_of
 from tabletalk.adapters.rest.http import Paging, json_response, no_content, parse_body, parse_query, requires
 from tabletalk.core.errors import Invalid, Unprocessable
+from tabletalk.core.policy.principal import Principal
 from tabletalk.core.store.models import iso
 
 routes = web.RouteTableDef()
@@ -185,7 +186,9 @@ async def list_indexes(request: web.Request) -> web.Response:
     q = parse_query(request, Paging)
     core = core_of(request)
     ds = await core.datasources.get(request.match_info["ds_id"])
-    views = await core.metadata.list_indexes(ds.id)
+    # As on /api/v1: a role's samples come only from the rows it may read (core's scope_for decides).
+    scope = await core.policies.scope_for(Principal.of_key(key_of(request)), ds.id)
+    views = await core.metadata.list_indexes(ds.id, scope)
     return json_response(sliced([index_out(v, iso(ds.modified_at)) for v in views], q))
 
 

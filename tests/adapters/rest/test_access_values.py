@@ -75,6 +75,10 @@ async def test_a_south_only_value_never_reaches_a_north_answer_or_its_sql(region
         listing = await (await client.get(path, headers=north)).text()
         assert "NORTHSECRET1" in listing and SOUTH_ONLY not in listing and "internal_note" not in listing, listing
     assert SOUTH_ONLY in await (await client.get(f"/api/v1/datasources/{ds}/indexes", headers=ADMIN)).text()
+    # The AskTable SDK's surface shows counts, not values: the role's counts, and no hidden column.
+    sdk = await (await client.get(f"/v1/datasources/{ds}/indexes", headers=north)).json()
+    counts = {i["field_name"]: i["value_count"] for i in sdk["items"]}
+    assert counts.get("secret") == 3 and "internal_note" not in counts, sdk  # NORTHSECRET0..2, not SOUTHSECRET1
 
 
 @pytest.mark.parametrize("regional", ["llm"], indirect=True)
