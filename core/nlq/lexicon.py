@@ -6,7 +6,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from tabletalk.core.metadata.schema import Column, Schema, Table
+from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema
 
 # Words that mean the same entity or measure; the first word of a group names the concept.
 SYNONYM_GROUPS = [
@@ -189,16 +189,4 @@ class Lexicon:
         return next((c for c in table.columns if c.kind == "text" and not c.primary_key), table.primary_key)
 
 
-_CACHE: dict[int, tuple[Schema, Lexicon]] = {}
-
-
-def lexicon_for(schema: Schema) -> Lexicon:
-    """Built once per schema object (the metadata service caches schema objects)."""
-    hit = _CACHE.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    if len(_CACHE) > 64:
-        _CACHE.clear()
-    lex = Lexicon.build(schema)
-    _CACHE[id(schema)] = (schema, lex)
-    return lex
+lexicon_for = built_per_schema(Lexicon.build)  # built once per schema object

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from tabletalk.core.metadata.schema import Column, Schema, Table
+from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema
 from tabletalk.core.nlq.engine.tokens import ABBREVIATIONS, Token, lemma, name_words, root
 from tabletalk.core.nlq.engine.vocabulary import FUNCTION_WORDS, PHRASES, RELATION_WORDS, SUPERLATIVES
 from tabletalk.core.nlq.lexicon import synonyms
@@ -185,18 +185,7 @@ class SchemaIndex:
         return None
 
 
-_CACHE: dict[int, tuple[Schema, SchemaIndex]] = {}
-
-
-def index_for(schema: Schema) -> SchemaIndex:
-    hit = _CACHE.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    if len(_CACHE) > 64:
-        _CACHE.clear()
-    ix = SchemaIndex.build(schema)
-    _CACHE[id(schema)] = (schema, ix)
-    return ix
+index_for = built_per_schema(SchemaIndex.build)
 
 
 def tag(tokens: list[Token], ix: SchemaIndex) -> list[Item]:
