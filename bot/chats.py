@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, update
 from sqlmodel import select
 
+from tabletalk.core.errors import NotFound
 from tabletalk.core.store.db import Store
 from tabletalk.core.store.models import Chat, Message, iso, utcnow
 
@@ -97,16 +98,18 @@ class ChatService:
             await s.commit()
 
     async def add(self, chat_id: str, role: str, content: dict, status: str = "success") -> Message:
+        """Store a message under the chat's next seq (taken by one UPDATE, so concurrent adds never share one)."""
         async with self.store.session() as s:
-            last = (await s.exec(select(func.max(Message.seq)).where(Message.chat_id == chat_id))).one()
-            msg = Message(chat_id=chat_id, seq=(last or 0) + 1, role=role, content=content, status=status)
+            seq = (await s.exec(update(Chat).where(Chat.id == chat_id)
+                                .values(last_seq=Chat.last_seq + 1, modified_at=utcnow())
+                                .returning(Chat.last_seq))).scalar_one_or_none()
+            if seq is None:
+                raise NotFound(f"Chat '{chat_id}' does not exist.")
+            msg = Message(chat_id=chat_id, seq=seq, role=role, content=content, status=status)
             s.add(msg)
-            chat = await s.get(Chat, chat_id)
-            if chat is not None:
-                chat.modified_at = utcnow()
-                if role == "human" and not chat.name:
-                    chat.name = " ".join(str(content.get("text", "")).split())[:80]
-                s.add(chat)
+            if role == "human":  # the first question names the chat
+                title = " ".join(str(content.get("text", "")).split())[:80]
+                await s.exec(update(Chat).where(Chat.id == chat_id, Chat.name == "").values(name=title))
             await s.commit()
         return msg
 

@@ -5,6 +5,7 @@ import logging
 import time
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from tabletalk.bot.config import BotConfig, BotPatch, require_webhook_secrets
@@ -59,7 +60,10 @@ class BotService:
             bot.source_file = source_file
             bot.modified_at = utcnow()
             s.add(bot)
-            await s.commit()
+            try:
+                await s.commit()
+            except IntegrityError:  # a concurrent create with the same id committed first
+                raise Conflict(f"A bot with id '{cfg.id}' already exists.") from None
         self._cache.pop(cfg.id, None)
         return bot
 

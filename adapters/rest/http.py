@@ -64,14 +64,44 @@ def validation_detail(exc: ValidationError) -> str:
     return "Invalid request: " + "; ".join(parts)
 
 
+MAX_JSON_DEPTH = 64  # far beyond any real body; bounds the recursion of everything that walks it later
+
+
+def loads_bounded(raw: bytes | str) -> Any:
+    """Parse JSON whose arrays and objects nest at most MAX_JSON_DEPTH deep (Invalid otherwise)."""
+    too_deep = Invalid(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise too_deep from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid(f"Malformed JSON body: {exc}") from None
+    opening = raw.count(b"[" if isinstance(raw, bytes) else "[") + raw.count(b"{" if isinstance(raw, bytes) else "{")
+    if opening > MAX_JSON_DEPTH and _depth(data) > MAX_JSON_DEPTH:
+        raise too_deep
+    return data
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of containers, walked without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list)))
+    return deepest
+
+
 async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     if not raw.strip():
         raise Invalid("The request body is empty; send a JSON object.")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Invalid(f"Malformed JSON body: {exc}") from None
+    return loads_bounded(raw)
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
@@ -91,8 +121,11 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         raise Unprocessable(validation_detail(exc)) from None
 
 
+MAX_PAGE = 1_000_000  # keeps (page - 1) * size inside every database's 64-bit OFFSET
+
+
 class Paging(BaseModel):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     size: int = Field(50, ge=1, le=1000)
 
 

@@ -16,8 +16,16 @@ class MetaEdit(BaseModel):
     visibility: bool | None = None
 
 
+class TableEdit(MetaEdit):
+    fields: dict[str, MetaEdit] = {}
+
+
+class SchemaEdit(BaseModel):
+    tables: dict[str, TableEdit] = {}
+
+
 class MetaPut(BaseModel):
-    schemas: dict[str, dict]
+    schemas: dict[str, SchemaEdit]
 
 
 class MetaQuery(BaseModel):
@@ -60,7 +68,8 @@ async def get_meta(request: web.Request) -> web.Response:
 async def put_meta(request: web.Request) -> web.Response:
     """Bulk-edit descriptions and visibility."""
     body = await parse_body(request, MetaPut)
-    return json_response(await core_of(request).metadata.put_meta(request.match_info["datasource_id"], body.schemas))
+    schemas = body.model_dump()["schemas"]
+    return json_response(await core_of(request).metadata.put_meta(request.match_info["datasource_id"], schemas))
 
 
 @routes.patch("/datasources/{datasource_id}/meta/tables/{table_name}")

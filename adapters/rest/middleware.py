@@ -5,6 +5,7 @@ import asyncio
 import logging
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from tabletalk.adapters.rest.http import API_KEY, json_response
 from tabletalk.core.auth import require_scope
@@ -30,6 +31,10 @@ async def error_middleware(request: web.Request, handler):
         detail = {404: "Not found: no such route.", 405: f"Method {request.method} is not allowed on this route.",
                   413: "The request body is too large."}.get(exc.status, exc.reason)
         return json_response({"detail": detail}, status=exc.status)
+    except IntegrityError:  # a unique key taken by a concurrent request that committed first
+        log.warning("%s %s -> 409: integrity error", request.method, request.path, exc_info=True)
+        return json_response({"detail": "The request conflicts with a concurrent change to the same object; "
+                                        "reload it and retry."}, status=409)
     except asyncio.CancelledError:
         raise
     except Exception:

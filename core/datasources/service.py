@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import select
 
 from tabletalk.core.datasources.base import Connector, connector_for
@@ -14,8 +14,8 @@ from tabletalk.core.cache import TtlCache
 from tabletalk.core.errors import Conflict, NotFound, Upstream
 from tabletalk.core.secrets import SECRET_FIELDS, SecretBox, merge_secrets
 from tabletalk.core.store.db import Store
-from tabletalk.core.store.models import (Datasource, MetaTable, Policy, TrainingPair, ValueIndex, iso,
-                                         utcnow)
+from tabletalk.core.store.models import (Datasource, Job, MetaTable, Policy, QueryRecord, TrainingPair, ValueIndex,
+                                         iso, utcnow)
 
 log = logging.getLogger(__name__)
 _ROW_TTL = 5.0  # seconds a datasource row is reused without a lookup (bounds staleness across instances)
@@ -33,6 +33,16 @@ def datasource_view(ds: Datasource, *, full: bool = True) -> dict:
         if ds.source_file:
             view["source_file"] = ds.source_file
     return view
+
+
+async def lock_datasource(session, ds_id: str, **values) -> None:
+    """First statement of a transaction writing a datasource's dependent rows: update (and so lock)
+    the datasource row, or NotFound once it is deleted. Syncs, index builds and deletes of one
+    datasource so apply one after the other, and nothing is written for a deleted one."""
+    values = values or {"meta_status": Datasource.meta_status}
+    result = await session.exec(update(Datasource).where(Datasource.id == ds_id).values(**values))
+    if not result.rowcount:
+        raise NotFound(f"Datasource '{ds_id}' does not exist.")
 
 
 class DatasourceService:
@@ -117,6 +127,11 @@ class DatasourceService:
         await self._drop_connector(ds_id)
         return ds
 
+    def forget(self, ds_id: str) -> None:
+        """Drop cached copies of a datasource row changed elsewhere."""
+        self._rows.pop(ds_id, None)
+        self._all = None
+
     async def set_status(self, ds_id: str, **fields) -> None:
         async with self.store.session() as s:
             ds = await s.get(Datasource, ds_id)
@@ -135,8 +150,10 @@ class DatasourceService:
         if ds.source_file and not allow_file_owned:
             raise Conflict(f"Datasource '{ds.name}' is defined in {ds.source_file}; remove it from that file instead.")
         async with self.store.session() as s:
-            for model in (MetaTable, ValueIndex, TrainingPair, Policy):
+            await lock_datasource(s, ds_id)  # waits for a sync writing right now; later ones write nothing
+            for model in (MetaTable, ValueIndex, TrainingPair, Policy, QueryRecord):
                 await s.exec(delete(model).where(model.datasource_id == ds_id))
+            await s.exec(delete(Job).where(Job.target_id == ds_id))
             await s.exec(delete(Datasource).where(Datasource.id == ds_id))
             await s.commit()
         self._gone.add(ds_id)

@@ -8,29 +8,20 @@ import logging
 import time
 from dataclasses import replace
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlglot import exp
 from sqlmodel import select
 
-from tabletalk.core.datasources.service import DatasourceService
-from tabletalk.core.errors import Invalid, NotFound
+from tabletalk.core.errors import Invalid, NotFound, TableTalkError
 from tabletalk.core.metadata.schema import ENGINE_DIALECTS, Column, Schema, Table
+from tabletalk.core.datasources.service import DatasourceService, lock_datasource
+from tabletalk.core.metadata.sync import SyncQueue, public_error, read_live, write_sync
 from tabletalk.core.store.db import Store
-from tabletalk.core.store.models import Datasource, Job, MetaTable, ValueIndex, iso, utcnow
+from tabletalk.core.store.models import Job, MetaTable, ValueIndex, iso, utcnow
 
 log = logging.getLogger(__name__)
 
-_TOO_MANY: list = []  # sample_values said the column has more distinct values than the cap
 _SCHEMA_TTL = 30.0  # seconds another instance's edits may take to show in this one's cached schema
-
-
-def _field_record(col: Column, old: dict | None) -> dict:
-    keep = old or {}
-    by_user = keep.get("description_by_user", False)
-    return {"name": col.name, "data_type": col.data_type,
-            "description": keep.get("description", "") if by_user else (col.description or keep.get("description", "")),
-            "description_by_user": by_user, "visibility": keep.get("visibility", True),
-            "primary_key": col.primary_key, "references": list(col.references) if col.references else None}
 
 
 class MetadataService:
@@ -43,101 +34,48 @@ class MetadataService:
         self._vectors: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._schemas: dict[str, tuple[float, Schema]] = {}
         self._scoped: dict[tuple, tuple[float, dict]] = {}  # role-visible value samples, per (datasource, role, values)
-        self._tasks: set[asyncio.Task] = set()
-        self._sync_locks: dict[str, asyncio.Lock] = {}
+        self._syncs = SyncQueue()
 
     # --- sync -------------------------------------------------------------------------------
     async def start_sync(self, ds_id: str) -> Job:
-        """Mark the datasource as syncing and run the sync in the background."""
+        """Mark the datasource as syncing and sync it in the background (joining a sync not started yet)."""
         await self.datasources.get(ds_id)
         job = Job(kind="meta_sync", target_id=ds_id)
         async with self.store.session() as s:
             s.add(job)
             await s.commit()
         await self.datasources.set_status(ds_id, meta_status="running", meta_error=None)
-        task = asyncio.create_task(self._run_sync(ds_id, job.id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._syncs.submit(ds_id, job.id, lambda job_ids: self._run_sync(ds_id, job_ids))
         return job
 
-    async def _run_sync(self, ds_id: str, job_id: str) -> None:
+    async def _run_sync(self, ds_id: str, job_ids: list[str]) -> None:
         error = None
         try:
-            await self.sync(ds_id)
-        except Exception as exc:  # recorded on the datasource for the user to see
-            error = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
-            log.warning("metadata sync of %s failed: %s", ds_id, error)
+            await self._sync(ds_id)
+        except NotFound as exc:  # deleted meanwhile: nothing was written
+            error = exc.detail
+        except Exception as exc:  # recorded on the datasource for its users, without driver text
+            error = public_error(exc)
+            log.warning("metadata sync of %s failed: %s", ds_id, error, exc_info=not isinstance(exc, TableTalkError))
             await self.datasources.set_status(ds_id, meta_status="failed", meta_error=error)
         async with self.store.session() as s:
-            job = await s.get(Job, job_id)
-            if job:
-                job.status, job.error, job.finished_at = ("failed" if error else "success"), error, utcnow()
-                s.add(job)
-                await s.commit()
+            await s.exec(update(Job).where(Job.id.in_(job_ids)).values(
+                status="failed" if error else "success", error=error, finished_at=utcnow()))
+            await s.commit()
 
     async def sync(self, ds_id: str) -> dict:
-        """Read the live schema, merge it with stored descriptions/visibility, refresh value indexes.
-        Syncs of one datasource run one at a time (a background sync and a waited-for one may overlap)."""
-        lock = self._sync_locks.setdefault(ds_id, asyncio.Lock())
-        async with lock:
+        """Read the live schema, merge it with stored descriptions/visibility, refresh value indexes."""
+        async with self._syncs.lock(ds_id):
             return await self._sync(ds_id)
 
     async def _sync(self, ds_id: str) -> dict:
-        ds = await self.datasources.get(ds_id)
+        ds = await self.datasources.get(ds_id, fresh=True)
         conn = await self.datasources.connector(ds)
-        tables = await conn.introspect()
-        async with self.store.session() as s:
-            existing = {(t.schema_name, t.name): t for t in (await s.exec(select(MetaTable).where(MetaTable.datasource_id == ds_id))).all()}
-            seen = set()
-            for table in tables:
-                key = (table.schema or "", table.name)
-                seen.add(key)
-                row = existing.get(key) or MetaTable(datasource_id=ds_id, schema_name=key[0], name=table.name)
-                old_fields = {f["name"]: f for f in row.fields}
-                row.kind, row.view_sql = table.kind, table.view_sql
-                if not row.description_by_user:
-                    row.description = table.description or row.description
-                row.fields = [_field_record(c, old_fields.get(c.name)) for c in table.columns]
-                s.add(row)
-            for key, row in existing.items():
-                if key not in seen:
-                    await s.delete(row)
-            await s.commit()
-        await self._refresh_value_indexes(ds, conn, tables)
-        counts = {"schema_count": len({t.schema or "" for t in tables}), "table_count": len(tables),
-                  "field_count": sum(len(t.columns) for t in tables)}
-        await self.datasources.set_status(ds_id, meta_status="success", meta_error=None, **counts)
+        tables, samples = await read_live(self.store, ds_id, conn, self.value_cap)
+        counts = await write_sync(self.store, ds_id, tables, samples)
+        self.datasources.forget(ds_id)
         self.invalidate(ds_id)
         return counts
-
-    async def _refresh_value_indexes(self, ds: Datasource, conn, tables: list[Table]) -> None:
-        async with self.store.session() as s:
-            await s.exec(delete(ValueIndex).where(ValueIndex.datasource_id == ds.id, ValueIndex.auto == True))  # noqa: E712
-            await s.commit()
-        # Every text column, keys included: codes and lookup values ('AKO', a maker's name as a
-        # foreign key) are what questions name.
-        jobs = [(t, c) for t in tables for c in t.columns if c.kind == "text"]
-        sem = asyncio.Semaphore(4)
-
-        async def sample(table: Table, col: Column):
-            async with sem:
-                try:
-                    values = await conn.sample_values(table.name, col.name, self.value_cap)
-                    return table, col, _TOO_MANY if values is None else values
-                except Exception as exc:  # one odd column must not fail the sync
-                    log.debug("value sampling %s.%s failed: %s", table.name, col.name, exc)
-                    return table, col, None
-
-        results = await asyncio.gather(*(sample(t, c) for t, c in jobs[:2000]))
-        async with self.store.session() as s:
-            for table, col, values in results:
-                if values:
-                    s.add(ValueIndex(datasource_id=ds.id, schema_name=table.schema or "", table_name=table.name,
-                                     field_name=col.name, values=values[: self.value_cap]))
-                elif values is _TOO_MANY:  # over the cap: values are looked up per question instead
-                    s.add(ValueIndex(datasource_id=ds.id, schema_name=table.schema or "", table_name=table.name,
-                                     field_name=col.name, kind="lookup", values=[]))
-            await s.commit()
 
     # --- value indexes (user-managed) ------------------------------------------------------------
     async def list_indexes(self, ds_id: str, scope=None) -> list[dict]:
@@ -169,6 +107,7 @@ class MetadataService:
         conn = await self.datasources.connector(ds)
         values = await conn.sample_values(t.name, t.column(field).name, max(self.value_cap, 1000)) or []
         async with self.store.session() as s:
+            await lock_datasource(s, ds_id)
             old = (await s.exec(select(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.table_name == t.name,
                                                          ValueIndex.field_name == t.column(field).name))).first()
             row = old or ValueIndex(datasource_id=ds_id, table_name=t.name, field_name=t.column(field).name)
@@ -190,6 +129,7 @@ class MetadataService:
         for i in range(0, len(texts), 100):
             vectors += await self.embed(texts[i:i + 100])
         async with self.store.session() as s:
+            await lock_datasource(s, ds_id)
             await s.exec(delete(ValueIndex).where(ValueIndex.datasource_id == ds_id, ValueIndex.kind == "vector"))
             rows = [ValueIndex(datasource_id=ds_id, table_name=t.name, field_name="*", kind="vector", auto=False, values=v)
                     for t, v in zip(tables, vectors)]
@@ -393,9 +333,10 @@ class MetadataService:
         return dict(await asyncio.gather(*(lookup(t, c) for t, c in jobs)))
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        tasks = list(self._syncs.tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _cosine(a: list[float], b: list[float]) -> float:

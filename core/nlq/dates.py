@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from tabletalk.core.errors import Invalid
+
 MONTHS = {m: i for i, m in enumerate(["january", "february", "march", "april", "may", "june", "july", "august",
                                        "september", "october", "november", "december"], start=1)}
 MONTHS.update({m[:3]: i for m, i in list(MONTHS.items())})
@@ -76,7 +78,11 @@ def find_window(text: str, today: date) -> tuple[Window | None, str]:
     for pattern, make in rules:
         m = re.search(pattern, t)
         if m:
-            window = make(m)
+            try:
+                window = make(m)
+            except (OverflowError, ValueError):  # "the last 99999999999 days", "on 2024-02-31", "before 9999"+1
+                raise Invalid(f"The period '{m.group(0).strip()}' is not a real date or lies outside the calendar "
+                              "(years 1 to 9999); ask about another period.") from None
             if window is None:
                 continue
             return window, (t[:m.start()] + " " + t[m.end():]).strip()

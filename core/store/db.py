@@ -66,6 +66,12 @@ def _short_key_prefixes(conn: Connection) -> None:
     conn.execute(text("UPDATE api_keys SET prefix = substr(prefix, 1, 4) WHERE length(prefix) > 4"))
 
 
+def _chat_seq_counter(conn: Connection) -> None:
+    add_column_if_missing("chats", "last_seq", "INTEGER", "0")(conn)
+    conn.execute(text("UPDATE chats SET last_seq = (SELECT COALESCE(MAX(seq), 0) FROM messages "
+                      "WHERE messages.chat_id = chats.id)"))
+
+
 # Version 1 is the schema `create_all` makes; later releases append steps here.
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", lambda conn: None),
@@ -79,6 +85,7 @@ MIGRATIONS: list[Migration] = [
         add_column_if_missing("api_keys", "kind", "VARCHAR", "'key'"))),
     Migration(11, "api key prefixes keep four characters", _short_key_prefixes),
     Migration(12, "canvases remember who created them", add_column_if_missing("canvases", "owner_key_id", "VARCHAR")),
+    Migration(20, "chats.last_seq: message numbers handed out by the database", _chat_seq_counter),
 ]
 
 
@@ -97,7 +104,9 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict = {"echo": echo}
+        # hide_parameters: a failed statement's error text (logged, and once stored for users) never
+        # carries the values bound to it — sampled data, secrets sealed or not.
+        kwargs: dict = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

@@ -175,6 +175,9 @@ class Chat(SQLModel, table=True):
     role_variables: dict = _json(dict)
     datasource_id: str | None = None  # a chat on one datasource, without a bot (bot_id is then "")
     name: str = ""  # the first question, as a title for listings
+    # The seq of the newest message, bumped in the same UPDATE that hands out the next one: the
+    # database's row lock makes concurrent messages of one chat take distinct numbers.
+    last_seq: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     modified_at: datetime = Field(default_factory=utcnow)
 

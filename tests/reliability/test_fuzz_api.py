@@ -111,3 +111,53 @@ def test_fuzzing_reached_the_handlers(live):
     if not SEEN:
         test_no_route_answers_500_and_errors_have_detail(live)
     assert SEEN[422] > 10 and SEEN[404] > 10 and sum(SEEN.values()) >= 200, SEEN
+
+
+def _json_request(live, method: str, path: str, raw: bytes, headers: dict | None = None):
+    async def go():
+        async with live.session.request(method, live.base + path, data=raw,
+                                        headers=headers or {**ADMIN, "Content-Type": "application/json"}) as r:
+            return r.status, r.content_type, await r.read()
+    return live.call(go())
+
+
+def test_hostile_inputs_get_a_4xx_with_detail(live):
+    """The inputs of issue #16 that answered 500: deep nesting on any route, absurd page numbers,
+    metadata edits of the wrong shape. Each is refused at the shared parsing layer."""
+    _, _, raw = live.request("GET", "/api/v1/datasources", b"")
+    ds = json.loads(raw)["items"][0]["id"]
+    deep_lists = b"[" * 100_000 + b"]" * 100_000
+    deep_objects = b'{"a":' * 5_000 + b"1" + b"}" * 5_000
+    just_too_deep = b'{"name": ' + b"[" * 65 + b"]" * 65 + b"}"
+    cases = [("POST", "/api/v1/datasources", deep_lists), ("POST", "/api/v1/bots", deep_objects),
+             ("POST", "/api/v1/chats", just_too_deep), ("PUT", f"/api/v1/datasources/{ds}/meta", deep_lists),
+             ("GET", "/api/v1/chats?page=99999999999999999999", b""),
+             ("GET", "/api/v1/datasources?page=99999999999999999999&size=1000", b""),
+             ("PUT", f"/api/v1/datasources/{ds}/meta", json.dumps({"schemas": {"main": {"tables": [1, 2]}}}).encode()),
+             ("PUT", f"/api/v1/datasources/{ds}/meta", json.dumps({"schemas": {"main": {"tables": "x"}}}).encode()),
+             ("PUT", f"/api/v1/datasources/{ds}/meta",
+              json.dumps({"schemas": {"main": {"tables": {"orders": {"fields": ["id"]}}}}}).encode())]
+    for method, path, body in cases:
+        status, content_type, raw = _json_request(live, method, path, body)
+        assert 400 <= status < 500, f"{method} {path} {body[:40]!r} -> {status}: {raw[:200]!r}"
+        _check(status, content_type, raw, f"{method} {path}")
+    ok = _json_request(live, "GET", "/api/v1/datasources?page=1000000", b"")
+    assert ok[0] == 200 and json.loads(ok[2])["items"] == []  # the largest page is still a page
+
+
+def test_an_out_of_calendar_period_is_an_answer_not_a_500(live):
+    """"sales in the last 99999999999 days" overflowed the date arithmetic, for askers and visitors alike."""
+    _, _, raw = live.request("GET", "/api/v1/datasources", b"")
+    ds = json.loads(raw)["items"][0]["id"]
+    question = "sales in the last 99999999999 days"
+    status, _, raw = live.request("POST", "/api/v1/single-turn/q2a", {"datasource_id": ds, "question": question})
+    assert status == 200 and json.loads(raw)["status"] == "failed", raw
+    assert "calendar" in json.loads(raw)["message"]
+    live.request("POST", "/api/v1/bots", {"id": "calendar", "name": "Calendar", "datasource_ids": [ds]})
+    _, _, raw = live.request("POST", "/api/v1/auth/keys", {"ak_role": "priv_visitor", "name": "v", "bot_ids": ["calendar"]})
+    visitor = {"Authorization": f"Bearer {json.loads(raw)['key']}", "Content-Type": "application/json"}
+    status, _, raw = _json_request(live, "POST", "/api/v1/chats", json.dumps({"bot_id": "calendar"}).encode(), visitor)
+    chat = json.loads(raw)["id"]
+    status, _, raw = _json_request(live, "POST", f"/api/v1/chats/{chat}/messages",
+                                   json.dumps({"question": question}).encode(), visitor)
+    assert status == 200 and "calendar" in json.loads(raw)["content"]["text"], raw
