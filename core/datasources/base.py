@@ -12,6 +12,22 @@ from tabletalk.core.errors import Invalid
 from tabletalk.core.metadata.schema import Table
 
 
+MAX_RESULT_BYTES = 64 * 2**20  # what one query may hand back to the service, all rows together
+
+
+def value_bytes(v) -> int:
+    """About what a fetched value costs in memory (strings and blobs dominate)."""
+    if isinstance(v, (str, bytes, bytearray, memoryview)):
+        return len(v) + 48
+    return 24
+
+
+def check_result_size(rows) -> None:
+    """Invalid once the rows fetched so far exceed MAX_RESULT_BYTES."""
+    if sum(value_bytes(v) for r in rows for v in r) > MAX_RESULT_BYTES:
+        raise Invalid(f"The result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer rows or columns.")
+
+
 @dataclass
 class QueryResult:
     columns: list[str]

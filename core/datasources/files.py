@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 from pydantic import BaseModel, ValidationError
 
-from tabletalk.core.datasources.base import QueryResult, json_value
+from tabletalk.core.datasources.base import QueryResult, check_result_size, json_value
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
@@ -131,7 +131,13 @@ class FileConnector:
             try:
                 cur = db.execute(checked)
                 columns = [d[0] for d in cur.description or []]
-                rows = cur.fetchmany(max_rows + 1)
+                rows = []
+                while len(rows) <= max_rows:  # in batches, so an oversized result stops early
+                    batch = cur.fetchmany(min(100, max_rows + 1 - len(rows)))
+                    rows += batch
+                    check_result_size(rows)
+                    if not batch:
+                        break
             except duckdb.InterruptException:
                 raise Upstream(f"The query took longer than {timeout:g} s and was stopped.") from None
             except duckdb.Error as exc:
@@ -156,7 +162,13 @@ class FileConnector:
             await asyncio.to_thread(db.close)
 
 
+QUERY_MEMORY = 512 * 2**20  # what queries may use beyond the loaded files (DuckDB's memory_limit)
+
+
 def _sealed(db: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    loaded = db.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()[0]
+    db.execute(f"SET memory_limit = '{(int(loaded) + QUERY_MEMORY) // 2**20}MB'")
+    db.execute("SET threads = 2")
     db.execute("SET enable_external_access = false")
     db.execute("SET lock_configuration = true")
     return db

@@ -7,8 +7,8 @@ from pathlib import Path
 import aiomysql
 import pymysql
 
-from tabletalk.core.datasources.base import QueryResult, json_value
-from tabletalk.core.datasources.postgres import server_config
+from tabletalk.core.datasources.base import QueryResult, check_result_size, json_value
+from tabletalk.core.datasources.postgres import FETCH_BATCH, server_config
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
@@ -104,7 +104,13 @@ class MySQLConnector:
                 try:
                     await asyncio.wait_for(cur.execute(checked), timeout + 5)
                     columns = [d[0] for d in cur.description or []]
-                    rows = await cur.fetchmany(max_rows + 1)
+                    rows = []
+                    while len(rows) <= max_rows:  # streamed in batches, so an oversized result stops early
+                        batch = await cur.fetchmany(min(FETCH_BATCH, max_rows + 1 - len(rows)))
+                        rows += batch
+                        check_result_size(rows)
+                        if not batch:
+                            break
                 finally:
                     try:
                         await cur.close()  # drains an unbuffered result

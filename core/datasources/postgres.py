@@ -7,7 +7,7 @@ from pathlib import Path
 import asyncpg
 from pydantic import BaseModel, ValidationError
 
-from tabletalk.core.datasources.base import QueryResult, json_value
+from tabletalk.core.datasources.base import QueryResult, check_result_size, json_value
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
@@ -16,6 +16,8 @@ from tabletalk.core.policy.readonly import read_only_sql
 # The server went away or ended our sessions (restart, pg_terminate_backend, a dropped network).
 _LOST_CONNECTION = (OSError, asyncpg.InterfaceError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
                     asyncpg.exceptions.OperatorInterventionError)
+WORK_MEM = "32MB"  # per sort/hash step of a query before it spills to disk
+FETCH_BATCH = 100
 
 
 class ServerConfig(BaseModel):
@@ -127,10 +129,17 @@ class PostgresConnector:
         try:
             async with pool.acquire() as conn:
                 async with conn.transaction(readonly=True):
-                    await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                    await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}; "
+                                       f"SET LOCAL work_mem = '{WORK_MEM}'")
                     stmt = await conn.prepare(checked)
                     attrs = stmt.get_attributes()
-                    rows = await (await stmt.cursor()).fetch(max_rows + 1)
+                    cursor, rows = await stmt.cursor(), []
+                    while len(rows) <= max_rows:  # in batches, so an oversized result stops early
+                        batch = await cursor.fetch(min(FETCH_BATCH, max_rows + 1 - len(rows)))
+                        rows += batch
+                        check_result_size(rows)
+                        if not batch:
+                            break
         except asyncpg.QueryCanceledError:
             raise Upstream(f"The query took longer than {timeout:g} s and was stopped.") from None
         except _LOST_CONNECTION as exc:

@@ -1,4 +1,8 @@
-"""SQLite connector: read-only URI connections in a worker thread, a deadline enforced by a progress handler."""
+"""SQLite connector: read-only URI connections in a worker thread, a deadline enforced by a progress
+handler, and memory bounded per query: values, SQL and LIKE patterns are size-limited (SQLite refuses
+an oversized value before allocating it), the page cache is small, the rows kept are byte-budgeted,
+and a process-wide heap ceiling backs it all. The one built-in that runs long in a single step
+(printf's repeated character, `%.Nc`) is refused before it runs."""
 from __future__ import annotations
 
 import asyncio
@@ -9,10 +13,38 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from tabletalk.core.datasources.base import QueryResult, json_value
+import sqlglot
+from sqlglot import exp
+
+from tabletalk.core.datasources.base import MAX_RESULT_BYTES, QueryResult, json_value, value_bytes
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
+
+
+MAX_VALUE_BYTES = 8 * 2**20  # a string or blob any query may build (SQLITE_LIMIT_LENGTH)
+LIMITS = {sqlite3.SQLITE_LIMIT_LENGTH: MAX_VALUE_BYTES, sqlite3.SQLITE_LIMIT_SQL_LENGTH: 2**20,
+          sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 1000, sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 200,
+          sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 200}
+CACHE_KIB = 16 * 1024  # page cache per connection
+HEAP_CEILING = 2 * 2**30  # PRAGMA hard_heap_limit: process-wide, so far above any one bounded query
+_REPEATED_CHAR = re.compile(r"%[-+ 0#,!]*(?:\d+|\*)?\.(\d+|\*)c")
+
+
+def _refuse_single_step_hogs(sql: str) -> None:
+    """printf('%.*c', n, 'x') repeats a character n times inside one step, where neither the
+    deadline nor the length limit interrupts it; refuse it (and printf formats built at run time)."""
+    if not re.search(r"\b(printf|format)\s*\(", sql, re.I):
+        return
+    for call in sqlglot.parse_one(sql, read="sqlite").find_all(exp.Anonymous, exp.Format):
+        if isinstance(call, exp.Anonymous) and call.name.lower() not in ("printf", "format"):
+            continue
+        fmt = call.this if isinstance(call, exp.Format) else (call.expressions or [None])[0]
+        if not (isinstance(fmt, exp.Literal) and fmt.is_string):
+            raise Invalid("printf/format needs its format as a string literal here.")
+        for precision in _REPEATED_CHAR.findall(fmt.this):
+            if precision == "*" or int(precision) > 10_000:
+                raise Invalid("printf's repeated-character form (%.Nc) is limited to 10000 characters here.")
 
 
 class SQLiteConfig(BaseModel):
@@ -42,7 +74,13 @@ class SQLiteConnector:
             raise Upstream(f"The SQLite database file {self.path} does not exist.")
         # mode=ro: the connection itself cannot write, whatever SQL reaches it.
         conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        for limit, value in LIMITS.items():
+            conn.setlimit(limit, value)
         conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute("PRAGMA temp_store = FILE")
+        if conn.execute("PRAGMA hard_heap_limit").fetchone()[0] == 0:
+            conn.execute(f"PRAGMA hard_heap_limit = {HEAP_CEILING}")
         return conn
 
     async def test(self) -> str:
@@ -80,6 +118,7 @@ class SQLiteConnector:
 
     async def execute(self, sql: str, *, max_rows: int = 1000, timeout: float = 30.0) -> QueryResult:
         checked = read_only_sql(sql, self.dialect)
+        _refuse_single_step_hogs(checked)
         return await asyncio.to_thread(self._execute, checked, max_rows, timeout)
 
     def _execute(self, sql: str, max_rows: int, timeout: float) -> QueryResult:
@@ -88,11 +127,22 @@ class SQLiteConnector:
         conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
         try:
             cur = conn.execute(sql)
-            rows = cur.fetchmany(max_rows + 1)
             columns = [d[0] for d in cur.description or []]
+            rows, size = [], 0
+            for row in cur:  # one row at a time: the byte budget is checked before the next is read
+                rows.append(row)
+                size += sum(value_bytes(v) for v in row)
+                if size > MAX_RESULT_BYTES:
+                    raise Invalid(f"The result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer rows or columns.")
+                if len(rows) > max_rows:
+                    break
+        except sqlite3.DataError as exc:  # SQLITE_TOOBIG: refused before the value was allocated
+            raise Invalid(f"The query builds a value larger than {MAX_VALUE_BYTES // 2**20} MB ({exc}).") from None
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
                 raise Upstream(f"The query took longer than {timeout:g} s and was stopped.") from None
+            if "out of memory" in str(exc):
+                raise Upstream("The query needed more memory than this service allows and was stopped.") from None
             raise Invalid(f"The database rejected the query: {exc}") from None
         except sqlite3.Error as exc:
             raise Invalid(f"The database rejected the query: {exc}") from None

@@ -24,13 +24,15 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-async def _serve(home: Path, port: int, llm_url: str) -> subprocess.Popen:
+async def _serve(home: Path, port: int, llm_url: str, **extra: str) -> subprocess.Popen:
     env = {**os.environ, "TABLETALK_HOME": str(home), "TABLETALK_ADMIN_KEY": ADMIN_KEY, "OPENAI_BASE_URL": llm_url,
-           "OPENAI_API_KEY": "x", "TABLETALK_LLM_TIMEOUT": "60", "TABLETALK_LOG_LEVEL": "WARNING"}
+           "OPENAI_API_KEY": "x", "TABLETALK_LLM_TIMEOUT": "60", "TABLETALK_LOG_LEVEL": "WARNING", **extra}
     proc = subprocess.Popen([sys.executable, "-m", "tabletalk.adapters.cli", "serve", "--port", str(port)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     async with aiohttp.ClientSession() as s:
         for _ in range(900):  # start-up is seconds on an idle machine, a minute or more on a loaded one
+            if proc.poll() is not None:
+                break
             try:
                 async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
                     if r.status == 200:
