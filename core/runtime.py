@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tabletalk.config import logs
 from tabletalk.config.settings import Settings
 from tabletalk.core.auth import KeyService
 from tabletalk.core.canvas.service import CanvasService
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 class Core:
     def __init__(self, settings: Settings):
         self.settings = settings
+        logs.install()
+        logs.remember(*(secret.get_secret_value() for secret in (settings.admin_key, settings.secret_key,
+                                                                 settings.openai_api_key) if secret))
         self.home: Path = settings.home.resolve()
         self.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.resolved_database_url)

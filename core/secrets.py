@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from tabletalk.config import logs
 from tabletalk.core.errors import Invalid
 
 _PREFIX = "enc:"
@@ -50,9 +51,12 @@ class SecretBox:
                 for k, v in config.items()}
 
     def open(self, config: dict) -> dict:
-        """Decrypt the secret fields of a config dict, for use by connectors only."""
-        return {k: (self.open(v) if isinstance(v, dict) else self.decrypt(v) if k in SECRET_FIELDS else v)
-                for k, v in config.items()}
+        """Decrypt the secret fields of a config dict, for use by connectors only (and never logged:
+        each opened secret is masked in every log line from then on)."""
+        opened = {k: (self.open(v) if isinstance(v, dict) else self.decrypt(v) if k in SECRET_FIELDS else v)
+                  for k, v in config.items()}
+        logs.remember(*(v for k, v in opened.items() if k in SECRET_FIELDS))
+        return opened
 
 
 def redact(config: dict) -> dict:
