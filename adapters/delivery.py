@@ -51,6 +51,14 @@ class Deliveries:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    def keep(self, work: Awaitable[T]) -> asyncio.Future[T]:
+        """Run `work` to its end whatever happens to the request that started it (tracked, drained
+        on shutdown); await the returned future shielded to get its result."""
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for in-flight answers (tests, graceful shutdown), then cancel what is left."""
         if self.tasks:

@@ -103,6 +103,7 @@ class Core:
     async def close(self) -> None:
         await self.history.close()
         await self.llm.close()
+        await self.canvas.close()
         await self.metadata.close()
         await self.datasources.close()
         await self.store.close()

@@ -1,13 +1,14 @@
 """/canvas: boards of data/chart/text/sql nodes; node runs stream as SSE."""
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import API_KEY, dumps, json_response, no_content, parse_body, requires
+from tabletalk.adapters.rest.http import API_KEY, EventStream, dumps, json_response, no_content, parse_body, requires
 from tabletalk.core.canvas.service import canvas_view, node_view
 from tabletalk.core.policy.principal import Principal
 
@@ -180,9 +181,8 @@ async def run_node(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     await _mine(request)
     await svc.node(m["canvas_id"], m["node_id"])  # 404 before the stream starts
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    async for event in svc.run(m["canvas_id"], m["node_id"], _who(request)):
-        await resp.write(f"data: {dumps(event)}\n\n".encode())
-    await resp.write_eof()
-    return resp
+    stream = await EventStream.open(request)
+    async with aclosing(svc.run(m["canvas_id"], m["node_id"], _who(request))) as events:
+        async for event in events:  # a client that left only stops the writing, never the run
+            await stream.write(f"data: {dumps(event)}\n\n")
+    return await stream.close()

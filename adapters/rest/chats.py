@@ -1,12 +1,15 @@
 """/chats: multi-turn conversations over REST, answered by the same dispatcher as the chat platforms."""
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from tabletalk.adapters.delivery import deliveries
 from tabletalk.adapters.rest.app import DISPATCHER, core_of
-from tabletalk.adapters.rest.http import (API_KEY, Paging, dumps, json_response, no_content, page_of, parse_body,
-                                          parse_query, requires)
+from tabletalk.adapters.rest.http import (API_KEY, EventStream, Paging, dumps, json_response, no_content, page_of,
+                                          parse_body, parse_query, requires)
 from tabletalk.bot.chats import chat_view
 from tabletalk.bot.messages import IncomingMessage, Reply
 from tabletalk.core.errors import Forbidden, NotFound, TableTalkError, Unprocessable
@@ -131,21 +134,21 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         reply = await ask_in_chat(request, chat, body.question)
         return json_response(_reply_body(chat.id, reply))
 
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
+    stream = await EventStream.open(request)
 
     async def send(event: str, payload: dict) -> None:
-        await resp.write(f"event: {event}\ndata: {dumps(payload)}\n\n".encode())
+        await stream.write(f"event: {event}\ndata: {dumps(payload)}\n\n")
 
+    # The question is answered and stored even if the client leaves, and even if this handler is cancelled.
+    work = deliveries(request.app).keep(ask_in_chat(request, chat, body.question, events=send))
     try:
-        reply = await ask_in_chat(request, chat, body.question, events=send)
+        reply = await asyncio.shield(work)
     except TableTalkError as exc:  # headers are sent: the error travels as an event
         await send("error", {"detail": exc.detail})
     else:
         await send("message", _reply_body(chat.id, reply))
         await send("done", {"message_id": reply.message_id})
-    await resp.write_eof()
-    return resp
+    return await stream.close()
 
 
 async def ask_in_chat(request: web.Request, chat, question: str, events=None) -> Reply:

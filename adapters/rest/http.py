@@ -137,3 +137,34 @@ def paged(items: list, paging: Paging) -> dict:
     """`page_of` for a service that returns the whole list: the requested slice of it."""
     start = (paging.page - 1) * paging.size
     return page_of(items[start:start + paging.size], len(items), paging)
+
+
+class EventStream:
+    """A server-sent event stream whose client may leave at any time. Writes after that are
+    dropped instead of raising, so the work behind the stream runs to its end and stores its result."""
+
+    def __init__(self, resp: web.StreamResponse):
+        self.resp = resp
+        self.gone = False
+
+    @classmethod
+    async def open(cls, request: web.Request) -> "EventStream":
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        return cls(resp)
+
+    async def write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            await self.resp.write(text.encode())
+        except (ConnectionError, RuntimeError):  # reset by the peer, or the transport already closed
+            self.gone = True
+
+    async def close(self) -> web.StreamResponse:
+        if not self.gone:
+            try:
+                await self.resp.write_eof()
+            except (ConnectionError, RuntimeError):
+                self.gone = True
+        return self.resp

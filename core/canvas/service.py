@@ -64,6 +64,7 @@ class CanvasService:
         self.store = store
         self.pipeline = pipeline
         self.datasources = datasources
+        self._detached: set[asyncio.Task] = set()  # runs whose listener left before they ended
 
     # --- canvases ---------------------------------------------------------------------------
     async def create(self, name: str, datasource_id: str, role_id: str | None, role_variables: dict,
@@ -201,9 +202,9 @@ class CanvasService:
             while (event := await queue.get()) is not None:
                 yield event
         finally:
-            if not task.done():
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            if not task.done():  # the listener left: the node still finishes and stores its result
+                self._detached.add(task)
+                task.add_done_callback(self._detached.discard)
 
     async def _execute(self, canvas: Canvas, node: CanvasNode, parents: list[CanvasNode], emit,
                        principal: Principal | None) -> bool:
@@ -213,6 +214,10 @@ class CanvasService:
             if not_ready:
                 raise Invalid(f"Parent node(s) {', '.join(not_ready)} have no result yet; run them first.")
             data = await self._compute(canvas, node, parents, emit, principal or Principal())
+        except asyncio.CancelledError:  # shutdown: the node must not stay `running`
+            await asyncio.shield(self._save(node, status="failed", completed_at=utcnow(),
+                                            error="The run was interrupted (the service stopped); run the node again."))
+            raise
         except TableTalkError as exc:
             await self._save(node, status="failed", error=exc.detail, completed_at=utcnow())
             await emit({"type": "error", "error": exc.detail})
@@ -225,6 +230,12 @@ class CanvasService:
         await self._save(node, status="completed", data=data, completed_at=utcnow())
         await emit({"type": "complete", "data": data})
         return True
+
+    async def close(self) -> None:
+        """Stop runs nobody listens to any more (each marks its node failed)."""
+        for task in list(self._detached):
+            task.cancel()
+        await asyncio.gather(*self._detached, return_exceptions=True)
 
     async def _compute(self, canvas: Canvas, node: CanvasNode, parents: list[CanvasNode], emit,
                        principal: Principal) -> dict:
