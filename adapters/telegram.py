@@ -112,19 +112,25 @@ async def _when_known(app: web.Application, dispatcher, bot, update_id: int, mes
         await answer(dispatcher, bot, msg, message)
 
 
+def _caller():
+    return lambda fn, **kw: with_retries(lambda: fn(**kw), _classify, what=f"telegram {fn.__name__}")  # noqa: E731
+
+
 async def answer(dispatcher, bot, msg: IncomingMessage, message: dict) -> None:
-    call = lambda fn, **kw: with_retries(lambda: fn(**kw), _classify, what=f"telegram {fn.__name__}")  # noqa: E731
+    call = _caller()
     chat_id = int(msg.chat)
     thread = int(msg.thread) if msg.thread else None
     asked = message.get("message_id")
     async with session(bot.channels.telegram) as tg:
         progress = None
 
-        async def show_progress(text: str) -> None:  # only questions that take a while get one
+        async def show_progress(text: str) -> dict:  # only questions that take a while get one
             nonlocal progress
             await call(tg.send_chat_action, chat_id=chat_id, action=ChatAction.TYPING, message_thread_id=thread)
             progress = await call(tg.send_message, chat_id=chat_id, text=text, message_thread_id=thread,
                                   reply_to_message_id=asked)
+            # Recorded with the question: an answer given after a restart edits this message.
+            return {"progress_message_id": progress.message_id, "asked": asked}
 
         try:
             reply = await dispatcher.handle(msg, progress=show_progress)
@@ -136,33 +142,47 @@ async def answer(dispatcher, bot, msg: IncomingMessage, message: dict) -> None:
                 await call(tg.send_message, chat_id=chat_id, text=FRIENDLY_ERROR, message_thread_id=thread,
                            reply_to_message_id=asked)
             return
-        if reply.silent:
-            return
-        target = chat_id
-        if reply.private and msg.is_group and bot.group_privacy != "thread":
-            notice = "I sent you the answer in a private message."
-            if progress is not None:
-                await call(tg.edit_message_text, chat_id=chat_id, message_id=progress.message_id, text=notice)
-            else:
-                await call(tg.send_message, chat_id=chat_id, text=notice, message_thread_id=thread, reply_to_message_id=asked)
-            target, thread, progress, asked = int(msg.user), None, None, None
-        for i, text in enumerate(render(reply)):
-            if i == 0 and progress is not None:
-                await call(tg.edit_message_text, chat_id=chat_id, message_id=progress.message_id, text=text,
-                           parse_mode=ParseMode.HTML)
-                continue
-            if i:
-                await asyncio.sleep(LIMITS["seconds_between_messages"])  # ~1 message/s per chat
-            await call(tg.send_message, chat_id=target, text=text, parse_mode=ParseMode.HTML, message_thread_id=thread,
-                       reply_to_message_id=asked if i == 0 else None)
-        if reply.chart_png:
-            await call(tg.send_photo, chat_id=target, photo=InputFile(reply.chart_png, filename="chart.png"),
-                       message_thread_id=thread)
-        if needs_csv(reply):
-            buf = io.StringIO()
-            csv.writer(buf).writerows([reply.dataframe["columns"], *reply.dataframe["data"]])
-            await call(tg.send_document, chat_id=target, document=InputFile(buf.getvalue().encode(), filename="result.csv"),
-                       message_thread_id=thread)
+        await _deliver(tg, bot, msg, progress.message_id if progress is not None else None, asked, reply)
+
+
+async def late_reply(bot, msg: IncomingMessage, ref: dict, reply) -> None:
+    """An answer given after a restart: the same reply path, editing the progress message sent before."""
+    async with session(bot.channels.telegram) as tg:
+        await _deliver(tg, bot, msg, ref.get("progress_message_id"), ref.get("asked"), reply)
+
+
+async def _deliver(tg, bot, msg: IncomingMessage, progress_id: int | None, asked: int | None, reply) -> None:
+    """Show a reply: the first part replaces the progress message (if one was shown)."""
+    call = _caller()
+    chat_id = int(msg.chat)
+    thread = int(msg.thread) if msg.thread else None
+    if reply.silent:
+        return
+    target = chat_id
+    if reply.private and msg.is_group and bot.group_privacy != "thread":
+        notice = "I sent you the answer in a private message."
+        if progress_id is not None:
+            await call(tg.edit_message_text, chat_id=chat_id, message_id=progress_id, text=notice)
+        else:
+            await call(tg.send_message, chat_id=chat_id, text=notice, message_thread_id=thread, reply_to_message_id=asked)
+        target, thread, progress_id, asked = int(msg.user), None, None, None
+    for i, text in enumerate(render(reply)):
+        if i == 0 and progress_id is not None:
+            await call(tg.edit_message_text, chat_id=chat_id, message_id=progress_id, text=text,
+                       parse_mode=ParseMode.HTML)
+            continue
+        if i:
+            await asyncio.sleep(LIMITS["seconds_between_messages"])  # ~1 message/s per chat
+        await call(tg.send_message, chat_id=target, text=text, parse_mode=ParseMode.HTML, message_thread_id=thread,
+                   reply_to_message_id=asked if i == 0 else None)
+    if reply.chart_png:
+        await call(tg.send_photo, chat_id=target, photo=InputFile(reply.chart_png, filename="chart.png"),
+                   message_thread_id=thread)
+    if needs_csv(reply):
+        buf = io.StringIO()
+        csv.writer(buf).writerows([reply.dataframe["columns"], *reply.dataframe["data"]])
+        await call(tg.send_document, chat_id=target, document=InputFile(buf.getvalue().encode(), filename="result.csv"),
+                   message_thread_id=thread)
 
 
 async def set_webhook(channel, url: str) -> bool:

@@ -1,7 +1,8 @@
 """Conversations and their turns, stored so that a restart loses nothing.
 
-A human turn is stored (status `pending`) before any work starts and marked `success` once the
-assistant turn is stored; at start-up, turns left `pending` by a crash are marked `failed`.
+A human turn is stored (status `pending`, leased by the instance answering it) before any work
+starts and marked `success` once the assistant turn is stored; turns left `pending` by a crash are
+answered again once their lease expires (bot/leases.py), or marked `failed` if that is impossible.
 """
 from __future__ import annotations
 
@@ -97,15 +98,16 @@ class ChatService:
             await s.exec(delete(Chat).where(Chat.id == chat_id))
             await s.commit()
 
-    async def add(self, chat_id: str, role: str, content: dict, status: str = "success") -> Message:
-        """Store a message under the chat's next seq (taken by one UPDATE, so concurrent adds never share one)."""
+    async def add(self, chat_id: str, role: str, content: dict, status: str = "success", **lease) -> Message:
+        """Store a message under the chat's next seq (taken by one UPDATE, so concurrent adds never share one);
+        `lease` (lease_owner, lease_until, turn) for a question accepted but not answered yet."""
         async with self.store.session() as s:
             seq = (await s.exec(update(Chat).where(Chat.id == chat_id)
                                 .values(last_seq=Chat.last_seq + 1, modified_at=utcnow())
                                 .returning(Chat.last_seq))).scalar_one_or_none()
             if seq is None:
                 raise NotFound(f"Chat '{chat_id}' does not exist.")
-            msg = Message(chat_id=chat_id, seq=seq, role=role, content=content, status=status)
+            msg = Message(chat_id=chat_id, seq=seq, role=role, content=content, status=status, **lease)
             s.add(msg)
             if role == "human":  # the first question names the chat
                 title = " ".join(str(content.get("text", "")).split())[:80]
@@ -136,10 +138,11 @@ class ChatService:
                 question = None
         return out[-turns:]
 
-    async def fail_interrupted(self) -> int:
-        """Mark human turns left pending by a crash as failed (called at start-up)."""
+    async def remember_ref(self, message_id: str, ref: dict) -> None:
+        """Where the platform shows a pending question's progress (kept with the question's turn)."""
         async with self.store.session() as s:
-            result = await s.exec(update(Message).where(Message.status == "pending")
-                                  .values(status="failed", error=INTERRUPTED))
-            await s.commit()
-        return result.rowcount or 0
+            msg = await s.get(Message, message_id)
+            if msg is not None and msg.turn is not None:
+                msg.turn = {**msg.turn, "ref": ref}
+                s.add(msg)
+                await s.commit()

@@ -16,8 +16,9 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from tabletalk.bot.answerable import has_data_words
-from tabletalk.bot.chats import ChatService
+from tabletalk.bot.chats import INTERRUPTED, ChatService
 from tabletalk.bot.config import BotConfig
+from tabletalk.bot.leases import TurnLeases, incoming_of, turn_record
 from tabletalk.bot.messages import IncomingMessage, Reply
 from tabletalk.bot.service import BotService
 from tabletalk.bot.tablegen import generate_table
@@ -29,7 +30,7 @@ from tabletalk.core.store.models import Chat, Message, SeenEvent, utcnow
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], Awaitable[None]]
+Progress = Callable[[str], Awaitable[dict | None]]  # may say where it shows (see ChatService.remember_ref)
 Events = Callable[[str, dict], Awaitable[None]]
 NO_ACCESS = "Sorry, you don't have access to this bot's data. Ask an administrator to add you."
 SEEN_RETENTION = timedelta(hours=24)  # Feishu redelivers up to 6 h later; keep well beyond that
@@ -80,15 +81,36 @@ class Dispatcher:
         self.bots = BotService(core)
         self.chats = ChatService(core.store)
         self._turns: weakref.WeakValueDictionary[str, _Turns] = weakref.WeakValueDictionary()
+        self.leases = TurnLeases(core.store, core.settings.turn_lease)
+        self._resuming: set[asyncio.Task] = set()
+        # platform -> async (bot, msg, ref, reply): how a late answer reaches its asker (set by adapters)
+        self.late_replies: dict[str, Callable[..., Awaitable[None]]] = {}
         self._commands = {"/help": self._help, "/start": self._start, "/tables": self._tables,
                           "/sql": self._sql, "/reset": self._reset}
 
-    async def start(self) -> None:
-        failed = await self.chats.fail_interrupted()
-        if failed:
-            log.warning("marked %d interrupted question(s) as failed", failed)
+    async def start(self, *, resume: bool = False) -> None:
+        """Load bot files; a serving instance (`resume`) also answers the questions a crashed one
+        accepted but never answered, and keeps its own questions leased."""
         paths = [self.core.home / "bots", *map(Path, self.core.settings.bot_paths)]
         self.file_errors = await self.bots.load_files(paths)
+        if resume:
+            await self._resume_all(await self.leases.reclaim())
+            self.leases.keep_alive(self._resume_all)
+
+    async def close(self) -> None:
+        await self.leases.close()
+        for task in list(self._resuming):
+            task.cancel()
+        await asyncio.gather(*self._resuming, return_exceptions=True)
+
+    async def _resume_all(self, humans: list) -> None:
+        if humans:
+            log.warning("answering %d question(s) a stopped instance had accepted", len(humans))
+        for human in humans:  # oldest first: each takes its place in its conversation's queue in order
+            task = asyncio.create_task(self._resume(human), name=f"resume:{human.id}")
+            self._resuming.add(task)
+            task.add_done_callback(self._resuming.discard)
+            await asyncio.sleep(0)
 
     # --- what adapters call -----------------------------------------------------------------
     async def bot(self, bot_id: str) -> BotConfig:
@@ -113,10 +135,7 @@ class Dispatcher:
                      events: Events | None = None, chat: Chat | None = None) -> Reply:
         """Answer one message. Within a conversation, questions are stored in arrival order as soon
         as they arrive (so a crash loses none) and answered one at a time in that order."""
-        key = msg.conversation_key
-        turns = self._turns.get(key)
-        if turns is None:
-            turns = self._turns[key] = _Turns()
+        turns = self._queue(msg.conversation_key)
         async with turns.intake:  # taken before any await: arrival order
             ticket = turns.take()
             try:
@@ -127,12 +146,53 @@ class Dispatcher:
         try:
             if isinstance(prepared, Reply):
                 return prepared
-            if progress:
-                await progress("Working on it…")
+            if progress:  # what it returns says where the platform shows it, for a late answer after a restart
+                ref = await progress("Working on it…")
+                if ref:
+                    await self.chats.remember_ref(prepared[4].id, ref)
             await turns.wait_for_turn(ticket)
             return await self._answer(*prepared, events)
         finally:
             await turns.finish(ticket)
+
+    def _queue(self, key: str) -> _Turns:
+        turns = self._turns.get(key)
+        if turns is None:
+            turns = self._turns[key] = _Turns()
+        return turns
+
+    async def _resume(self, human) -> None:
+        """Answer a question accepted before a crash, late, through the normal reply path (the
+        platform's progress message is updated); if that is impossible, tell the asker to ask again."""
+        try:
+            turn = human.turn or {}
+            msg = incoming_of(turn)
+            chat = await self.chats.get(human.chat_id)
+            bot = await (self.bots.for_datasource(chat.datasource_id) if chat.datasource_id
+                         else self.bots.config(msg.bot_id))
+        except Exception:  # stored before turns were recorded, or its chat or bot is gone
+            log.warning("question %s cannot be answered again; marked failed", human.id, exc_info=True)
+            await self.chats.finish(human.id, status="failed", error=INTERRUPTED)
+            return
+        turns = self._queue(msg.conversation_key)
+        async with turns.intake:
+            ticket = turns.take()
+        try:
+            await turns.wait_for_turn(ticket)
+            access = Access(turn.get("role"), turn.get("variables") or {}, True)
+            try:
+                reply = await self._answer(bot, msg, chat, access, human, None)
+            except Exception:  # logged by _answer; the asker still hears from us
+                await self.chats.finish(human.id, status="failed", error=INTERRUPTED)
+                reply = Reply(text=INTERRUPTED, error=INTERRUPTED, chat_id=chat.id)
+        finally:
+            await turns.finish(ticket)
+        late = self.late_replies.get(msg.platform)
+        if late is not None:
+            try:
+                await late(bot, msg, turn.get("ref") or {}, reply)
+            except Exception:
+                log.warning("late answer to question %s could not be delivered", human.id, exc_info=True)
 
     async def _prepare(self, msg: IncomingMessage, chat: Chat | None):
         """A Reply for commands and refusals; otherwise the stored question and what answering needs."""
@@ -159,7 +219,9 @@ class Dispatcher:
             return Reply(text="", silent=True) if msg.is_group else Reply(text=SHORT_HELP, suggestions=bot.sample_questions)
         if chat is None:
             chat = await self.chats.for_conversation(bot.id, msg.conversation_key, msg.user)
-        human = await self.chats.add(chat.id, "human", {"text": msg.text, "user": msg.user}, status="pending")
+        human = await self.chats.add(chat.id, "human", {"text": msg.text, "user": msg.user}, status="pending",
+                                     lease_owner=self.leases.owner, lease_until=self.leases.until(),
+                                     turn=turn_record(msg, access.role, access.variables))
         return bot, msg, chat, access, human
 
     async def stored_answer(self, bot_id: str, message_id: str, user: str) -> Reply:

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(30.0, alias="TABLETALK_LLM_TIMEOUT")
     llm_retries: int = Field(3, alias="TABLETALK_LLM_RETRIES")
     max_rows: int = Field(1000, alias="TABLETALK_MAX_ROWS")
+    # Seconds an instance owns a question it accepted without renewing; after that another may answer it.
+    turn_lease: float = Field(30.0, alias="TABLETALK_TURN_LEASE")
     query_timeout: float = Field(30.0, alias="TABLETALK_QUERY_TIMEOUT")
     demo: bool = Field(True, alias="TABLETALK_DEMO")
     max_body_bytes: int = Field(20 * 1024 * 1024, alias="TABLETALK_MAX_BODY_BYTES")

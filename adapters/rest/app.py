@@ -72,13 +72,14 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None) ->
     async def lifecycle(app: web.Application):
         c = app[CORE]
         await c.start()
-        await app[DISPATCHER].start()
+        await app[DISPATCHER].start(resume=True)
         app[LOOP_LAG].start()
         if c.generated_admin_key:
             # Printed once: only its hash is stored.
             print(f"Generated admin API key (shown only once, store it now): {c.generated_admin_key}", flush=True)
         yield
         await app[LOOP_LAG].stop()
+        await app[DISPATCHER].close()
         await c.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -89,6 +90,8 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None) ->
             app.router.add_route(route.method, API_PREFIX + route.path, route.handler)
     for module in root:
         app.router.add_routes(module.routes)
+        if hasattr(module, "late_reply"):  # how an answer given after a restart reaches the platform
+            app[DISPATCHER].late_replies[module.__name__.rsplit(".", 1)[1]] = module.late_reply
     from tabletalk.adapters.rest.openapi import openapi_handler
     app.router.add_get(API_PREFIX + "/openapi.json", openapi_handler)
     from tabletalk.adapters.asktable import install as install_asktable  # /v1, the AskTable SDK's surface

@@ -86,6 +86,10 @@ MIGRATIONS: list[Migration] = [
     Migration(11, "api key prefixes keep four characters", _short_key_prefixes),
     Migration(12, "canvases remember who created them", add_column_if_missing("canvases", "owner_key_id", "VARCHAR")),
     Migration(20, "chats.last_seq: message numbers handed out by the database", _chat_seq_counter),
+    Migration(21, "messages carry the lease of the instance answering them", steps(
+        add_column_if_missing("messages", "lease_owner", "VARCHAR"),
+        add_column_if_missing("messages", "lease_until", DateTime()),
+        add_column_if_missing("messages", "turn", "JSON"))),
 ]
 
 

@@ -192,6 +192,11 @@ class Message(SQLModel, table=True):
     content: dict = _json(dict)
     status: str = "success"  # pending | success | failed (older rows: done)
     error: str | None = None
+    # A pending question is owned by the instance answering it until `lease_until` (bot/leases.py);
+    # `turn` holds what answering it again after a crash needs.
+    lease_owner: str | None = Field(default=None, index=True)
+    lease_until: datetime | None = None
+    turn: dict | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -2,6 +2,8 @@
 event delivered to both is answered once."""
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
@@ -43,3 +45,46 @@ async def test_two_instances_share_state_and_answer_an_event_once(tmp_path, pg_u
     finally:
         for s in servers:
             await s.close()
+
+
+async def test_a_restarting_instance_leaves_the_other_instances_turns_alone(tmp_path, pg_url):
+    """Instance B restarts while A answers a question: B reclaims only expired leases, so A's turn
+    stays A's (not marked failed, not answered twice) and A's answer completes."""
+    from sqlmodel import select
+
+    from tabletalk.adapters.rest.app import CORE
+    from tabletalk.core.store.models import Message
+    from tests.fakes.openai_server import FakeOpenAI
+
+    async with FakeOpenAI(latency=6) as llm:
+        llm.default = lambda body: "```sql\nSELECT COUNT(*) AS n FROM orders\n```"
+        shared = {"TABLETALK_DATABASE_URL": pg_url, "TABLETALK_SECRET_KEY": Fernet.generate_key().decode(),
+                  "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "x", "TABLETALK_TURN_LEASE": "2"}
+        a = TestServer(create_app(make_settings(tmp_path / "a", **shared)))
+        await a.start_server()
+        b = TestServer(create_app(make_settings(tmp_path / "b", **shared)))
+        await b.start_server()
+        try:
+            async with aiohttp.ClientSession(headers=ADMIN) as http:
+                base_a = str(a.make_url("/api/v1"))
+                ds = (await (await http.get(f"{base_a}/datasources")).json())["items"][0]["id"]
+                await http.post(f"{base_a}/bots", json={"id": "shop", "name": "Shop", "datasource_ids": [ds]})
+                chat = (await (await http.post(f"{base_a}/chats", json={"bot_id": "shop"})).json())["id"]
+                asking = asyncio.create_task(http.post(f"{base_a}/chats/{chat}/messages",
+                                                       json={"question": "Which zorblax segment churned?"}))
+                while not llm.requests:  # A is answering
+                    await asyncio.sleep(0.05)
+                await b.close()  # B restarts while A's lease is renewed
+                b = TestServer(create_app(make_settings(tmp_path / "b", **shared)))
+                await b.start_server()
+                await asyncio.sleep(3)  # longer than a lease: A renews, B's heartbeat reclaims nothing
+                async with b.app[CORE].store.session() as s:
+                    (human,) = (await s.exec(select(Message).where(Message.chat_id == chat, Message.role == "human"))).all()
+                assert human.status == "pending", (human.status, human.error)
+                reply = await (await asking).json()
+                assert reply["status"] == "success", reply
+                body = await (await http.get(f"{b.make_url('/api/v1')}/chats/{chat}")).json()
+        finally:
+            await a.close()
+            await b.close()
+    assert [(m["role"], m["status"]) for m in body["messages"]] == [("human", "success"), ("assistant", "success")]
