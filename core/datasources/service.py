@@ -129,7 +129,7 @@ class DatasourceService:
 
     def forget(self, ds_id: str) -> None:
         """Drop cached copies of a datasource row changed elsewhere."""
-        self._rows.pop(ds_id, None)
+        self._rows.pop(ds_id)
         self._all = None
 
     async def set_status(self, ds_id: str, **fields) -> None:

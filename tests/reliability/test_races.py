@@ -108,7 +108,7 @@ async def test_ten_concurrent_creates_of_one_bot_are_one_201_and_nine_409s(tmp_p
     async with running_app(tmp_path / "home", **store_env) as (app, client, ds):
         for bot_id in ("dup1", "dup2", "dup3"):
             answers = await asyncio.gather(*(client.post("/api/v1/bots", headers=ADMIN, json={
-                "id": bot_id, "name": "Dup", "datasource_ids": [ds], "channels": {"telegram": {"token": "1:x"}}})
+                "id": bot_id, "name": "Dup", "datasource_ids": [ds], "channels": {"telegram": {"token": "1:x", "secret_token": "s3cret"}}})
                 for _ in range(10)))
             assert sorted(r.status for r in answers) == [201] + [409] * 9, [r.status for r in answers]
             for r in answers:
