@@ -2,22 +2,12 @@
 another is still answered and stored, and a canvas node whose /run client drops still finishes."""
 from __future__ import annotations
 
-import asyncio
-
 from tests.conftest import ADMIN, running_app
 from tests.fakes.openai_server import FakeOpenAI
+from tests.reliability.test_restart_safety import _until
 
 SQL = "```sql\nSELECT COUNT(*) AS n FROM orders\n```"
 UNMAPPABLE = "Which zorblax segment churned the most?"  # the built-in engine passes it to the model
-
-
-async def _until(check, what: str, seconds: float = 40.0):
-    for _ in range(int(seconds / 0.1)):
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(what)
 
 
 async def test_a_queued_streamed_question_whose_client_left_is_answered_and_stored(tmp_path):
