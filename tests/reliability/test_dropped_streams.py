@@ -7,7 +7,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.reliability.test_restart_safety import _until
 
 SQL = "```sql\nSELECT COUNT(*) AS n FROM orders\n```"
-UNMAPPABLE = "Which zorblax segment churned the most?"  # the built-in engine passes it to the model
+UNMAPPABLE = "Which customers churned from the zorblax segment?"  # the built-in engine passes it to the model
 
 
 async def test_a_queued_streamed_question_whose_client_left_is_answered_and_stored(tmp_path):

@@ -83,7 +83,7 @@ async def test_kill_during_twenty_messages_every_question_is_answered_after_rest
                 ds = (await (await s.get(f"{base}/datasources")).json())["items"][0]["id"]
                 await s.post(f"{base}/bots", json={"id": "shop", "name": "Shop", "datasource_ids": [ds]})
                 chat = (await (await s.post(f"{base}/chats", json={"bot_id": "shop"})).json())["id"]
-                questions = [f"Which zorblax segment number {i} churned?" for i in range(20)]
+                questions = [f"Which customers churned from zorblax segment number {i}?" for i in range(20)]
                 inflight = [asyncio.create_task(s.post(f"{base}/chats/{chat}/messages", json={"question": q})) for q in questions]
 
                 async def accepted():
@@ -128,7 +128,7 @@ async def test_kill_mid_telegram_answer_the_user_hears_back_after_restart(tmp_pa
                     "telegram": {"token": "123:ABC", "secret_token": "tg-s3", "api_base_url": tg.api_url}}})
                 assert resp.status == 201, await resp.text()
             hook = f"http://127.0.0.1:{port}/webhooks/telegram/shop"
-            assert await tg.send_update(hook, "tg-s3", tg.message("Which zorblax segment churned?")) == 200
+            assert await tg.send_update(hook, "tg-s3", tg.message("Which customers churned from the zorblax segment?")) == 200
             await tg.wait_for("sendMessage", timeout=60)  # "Working on it…"
             await _until(lambda: asyncio.sleep(0, bool(llm.requests)), "the model was never asked", 60)
             _kill(proc)  # acknowledged (200), progress shown, answer not sent

@@ -71,7 +71,7 @@ async def test_a_restarting_instance_leaves_the_other_instances_turns_alone(tmp_
                 await http.post(f"{base_a}/bots", json={"id": "shop", "name": "Shop", "datasource_ids": [ds]})
                 chat = (await (await http.post(f"{base_a}/chats", json={"bot_id": "shop"})).json())["id"]
                 asking = asyncio.create_task(http.post(f"{base_a}/chats/{chat}/messages",
-                                                       json={"question": "Which zorblax segment churned?"}))
+                                                       json={"question": "Which customers churned from the zorblax segment?"}))
                 while not llm.requests:  # A is answering
                     await asyncio.sleep(0.05)
                 await b.close()  # B restarts while A's lease is renewed
