@@ -45,6 +45,7 @@ class QueryHistory:
         self.store = store
         self._pending: list[dict] = []
         self._flusher: asyncio.Task | None = None
+        self._flushing = asyncio.Lock()
 
     async def record(self, kind: str, ask: Ask, answer: Answer, *, owner_key_id: str | None = None,
                      **request) -> HistoryRecord:
@@ -66,14 +67,15 @@ class QueryHistory:
 
     async def flush(self) -> None:
         """Store every pending result now (one transaction); on failure they stay pending."""
-        while self._pending:
-            rows, self._pending = self._pending, []
-            try:
-                async with self.store.engine.begin() as conn:
-                    await conn.execute(insert(HistoryRecord.__table__), rows)
-            except BaseException:
-                self._pending[:0] = rows
-                raise
+        async with self._flushing:  # a caller listing waits for a flush under way to commit
+            while self._pending:
+                rows, self._pending = self._pending, []
+                try:
+                    async with self.store.engine.begin() as conn:
+                        await conn.execute(insert(HistoryRecord.__table__), rows)
+                except BaseException:
+                    self._pending[:0] = rows
+                    raise
 
     async def close(self) -> None:
         """Wait for a flush under way (cancelling it mid-transaction would leave SQLite locked), then
