@@ -211,17 +211,23 @@ class GenerationMixin:
     async def _store_batch(self, table: GenTable, columns: list[dict], rows: list[dict], seq: dict) -> list[dict]:
         types = {c["name"]: c["type"] for c in columns}
         out = []
-        # One short transaction per batch: all of it or nothing; generations take turns writing so
-        # other writers to the metadata store always get in between.
-        async with self._write_lock:
-            async with self.store.session() as s:
-                for data in rows:
-                    seq["next"] += 1
-                    clean = {name: coerce(data.get(name), kind) for name, kind in types.items()}
-                    row = GenRow(table_id=table.id, seq=seq["next"], data=clean)
-                    s.add(row)
-                    out.append({"_id": row.id, **clean})
-                await s.commit()
+
+        async def write() -> None:
+            # One short transaction per batch: all of it or nothing; generations take turns writing so
+            # other writers to the metadata store always get in between.
+            async with self._write_lock:
+                async with self.store.session() as s:
+                    for data in rows:
+                        seq["next"] += 1
+                        clean = {name: coerce(data.get(name), kind) for name, kind in types.items()}
+                        row = GenRow(table_id=table.id, seq=seq["next"], data=clean)
+                        s.add(row)
+                        out.append({"_id": row.id, **clean})
+                    await s.commit()
+
+        # A cancel (the client left) never cuts a transaction in half: SQLite would stay locked for
+        # every other writer until the connection is collected. The batch commits, then the cancel lands.
+        await asyncio.shield(write())
         await asyncio.sleep(0)
         return out
 
