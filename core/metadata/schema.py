@@ -6,6 +6,7 @@ NL->SQL engine, the LLM prompt builder and the policy layer. Pure data, no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -107,3 +108,22 @@ def built_per_schema(build: Callable[[Schema], T]) -> Callable[[Schema], T]:
         return value
 
     return get
+
+
+def fk_path(edges: dict[str, list[tuple[str, str, str, str]]], start: str, goal: str) -> list | None:
+    """The shortest chain of foreign-key edges (from_table, from_col, to_table, to_col) joining `start`
+    to `goal`, walked in either direction; [] when they are the same table, None when unconnected."""
+    if start == goal:
+        return []
+    seen, queue = {start}, deque([(start, [])])
+    while queue:
+        node, path = queue.popleft()
+        for edge in edges.get(node, []):
+            nxt = edge[2] if edge[0] == node else edge[0]
+            if nxt in seen:
+                continue
+            if nxt == goal:
+                return path + [edge]
+            seen.add(nxt)
+            queue.append((nxt, path + [edge]))
+    return None

@@ -3,10 +3,9 @@ tables, columns, foreign-key paths and indexed values."""
 from __future__ import annotations
 
 import re
-from collections import deque
 from dataclasses import dataclass, field
 
-from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema
+from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema, fk_path
 
 # Words that mean the same entity or measure; the first word of a group names the concept.
 SYNONYM_GROUPS = [
@@ -157,21 +156,7 @@ class Lexicon:
 
     def join_path(self, start: str, goal: str) -> list[tuple[str, str, str, str]] | None:
         """Shortest chain of FK edges linking two tables (BFS), as (t1, c1, t2, c2) edges."""
-        if start == goal:
-            return []
-        seen = {start}
-        queue = deque([(start, [])])
-        while queue:
-            node, path = queue.popleft()
-            for edge in self.edges.get(node, []):
-                nxt = edge[2] if edge[0] == node else edge[0]
-                if nxt in seen:
-                    continue
-                if nxt == goal:
-                    return path + [edge]
-                seen.add(nxt)
-                queue.append((nxt, path + [edge]))
-        return None
+        return fk_path(self.edges, start, goal)
 
     def distance(self, a: str, b: str) -> int:
         path = self.join_path(a, b)

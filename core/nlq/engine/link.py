@@ -5,10 +5,9 @@ phrases nor function words are kept as `unplaced`, so the reader can refuse inst
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
-from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema
+from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema, fk_path
 from tabletalk.core.nlq.engine.tokens import ABBREVIATIONS, Token, lemma, name_words, root
 from tabletalk.core.nlq.engine.vocabulary import FUNCTION_WORDS, PHRASES, RELATION_WORDS, SUPERLATIVES
 from tabletalk.core.nlq.lexicon import synonyms
@@ -169,20 +168,7 @@ class SchemaIndex:
         return [e for e in self.edges.get(a, []) if {e[0], e[2]} == {a, b} or (a == b and e[0] == e[2] == a)]
 
     def join_path(self, start: str, goal: str) -> list[tuple[str, str, str, str]] | None:
-        if start == goal:
-            return []
-        seen, queue = {start}, deque([(start, [])])
-        while queue:
-            node, path = queue.popleft()
-            for edge in self.edges.get(node, []):
-                nxt = edge[2] if edge[0] == node else edge[0]
-                if nxt in seen:
-                    continue
-                if nxt == goal:
-                    return path + [edge]
-                seen.add(nxt)
-                queue.append((nxt, path + [edge]))
-        return None
+        return fk_path(self.edges, start, goal)
 
 
 index_for = built_per_schema(SchemaIndex.build)
