@@ -88,17 +88,17 @@ async def _lag_ms(s, port: int) -> float:
         return (await r.json()).get("loop_lag_max_ms", float("nan"))
 
 
-async def _main(workers: int = 1) -> dict:
+async def _main(workers: int) -> dict:
     llm_port, port = _port(), _port()
     home = tempfile.mkdtemp(prefix="tt-conc-")
     env = {**os.environ, "TABLETALK_HOME": home, "TABLETALK_ADMIN_KEY": KEY, "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
            "OPENAI_API_KEY": "x", "TABLETALK_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", "--port", str(llm_port), "--latency", str(LATENCY)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    extra = ["--workers", str(workers)] if workers > 1 else []
+    extra = ["--workers", str(workers)]
     service = subprocess.Popen([sys.executable, "-m", "tabletalk.adapters.cli", "serve", "--port", str(port), *extra],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    rows = []
+    rows = [{"metric": "service worker processes (`serve --workers`)", "value": workers, "unit": ""}]
     try:
         await _wait(f"http://127.0.0.1:{llm_port}/v1/models")
         await _wait(f"http://127.0.0.1:{port}/healthz")
@@ -111,8 +111,9 @@ async def _main(workers: int = 1) -> dict:
             for label, question, ideal in (("LLM-path", QUESTION, LATENCY * LLM_CALLS),
                                            ("offline", OFFLINE_QUESTION, None)):
                 body = {"datasource_id": ds, "question": question}
-                for _ in range(3):  # warm-up: caches, connections, first-use imports
-                    await _burst(s, url, headers, body, 1)
+                for _ in range(3):  # warm-up: caches, connections, first-use imports — in every worker:
+                    await _burst(s, url, headers, body, 1)  # many connections spread over the workers' sockets
+                    await _burst(s, url, headers, body, 25 * workers)
                 single = min([(await _burst(s, url, headers, body, 1))[0] for _ in range(5)])
                 await asyncio.sleep(1.2)  # let the lag window forget the warm-up
                 cpu0 = _family_cpu_s(service.pid)
@@ -153,10 +154,11 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def run(workers: int = 1) -> dict:
-    return asyncio.run(_main(workers))
+def run(workers: int | None = None) -> dict:
+    """`workers`: the service's worker processes (default: as `tabletalk serve`, one per core)."""
+    return asyncio.run(_main(workers or os.cpu_count() or 1))
 
 
 if __name__ == "__main__":
-    for row in run(int(sys.argv[1]) if len(sys.argv) > 1 else 1)["rows"]:
+    for row in run(int(sys.argv[1]) if len(sys.argv) > 1 else None)["rows"]:
         print(row)

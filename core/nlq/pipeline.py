@@ -18,7 +18,10 @@ from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq import builtin
 from tabletalk.core.nlq.answer import clean_numbers, template_answer
 from tabletalk.core.nlq.charts import chart_code, chart_kind, choose_chart
+from tabletalk.core.nlq.linking import link
+from tabletalk.core.nlq.llm import llm_answer, llm_sql
 from tabletalk.core.nlq.training import pairs_within
+from tabletalk.core.nlq.value_hints import question_values, without_samples
 from tabletalk.core.policy.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -201,9 +204,6 @@ class Pipeline:
             return local.sql
         if not llm_ready:
             return self._cannot_map(answer, local, full, visible)
-        from tabletalk.core.nlq.linking import link
-        from tabletalk.core.nlq.llm import llm_sql
-
         client, info = self.llm.resolve(ask.model)
         try:  # tables close in meaning (vector index), when an embedding model is configured
             prefer = await self.metadata.similar_tables(ask.datasource_id, answer.question, visible=visible)
@@ -239,8 +239,6 @@ class Pipeline:
     async def _value_hints(self, answer: Answer, linked: Schema, enforce, connector):
         """The stored values the question names (every database read through the role's policy), and
         the schema to show: under row filters without the index's samples, read from all rows."""
-        from tabletalk.core.nlq.value_hints import question_values, without_samples
-
         async def lookup(sql: str):
             result = await connector.execute(enforce(sql), max_rows=200, timeout=min(2.0, self.settings.query_timeout))
             return result.data
@@ -259,8 +257,6 @@ class Pipeline:
         text = template_answer(answer.question, result.columns, result.data, result.truncated)
         if answer.engine != "llm" or not self.llm.available:
             return text
-        from tabletalk.core.nlq.llm import llm_answer
-
         client, info = self.llm.resolve(ask.model)
         t0 = time.perf_counter()
         try:
