@@ -68,3 +68,26 @@ class TtlCache(Generic[V]):
 
     def clear(self) -> None:
         self._values.clear()
+
+
+class IdentityMemo:
+    """Values derived from an object that is not hashable (a schema, a table, a list of values),
+    kept while the memo holds it: bounded (oldest first out), keyed by `id()` and holding each object, so an id
+    cannot be reused by another object while its entry lives. For pure derivations from objects
+    nobody mutates after building them (cached schemas, their tables and value lists)."""
+
+    def __init__(self, derive: Callable, *, max_items: int = 4096):
+        self.derive = derive
+        self.max_items = max_items
+        self._items: dict[int, tuple[object, object]] = {}
+
+    def __call__(self, obj, *args):
+        key = (id(obj), *args) if args else id(obj)
+        hit = self._items.get(key)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        value = self.derive(obj, *args)
+        if len(self._items) >= self.max_items:
+            self._items.pop(next(iter(self._items)))  # the oldest entry
+        self._items[key] = (obj, value)
+        return value

@@ -8,7 +8,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TypeVar
+
+
+@lru_cache(maxsize=4096)
+def type_kind(data_type: str) -> str:
+    """A database type's coarse kind: 'number', 'date', 'bool' or 'text'."""
+    t = data_type.upper()
+    if any(k in t for k in ("DATE", "TIME")):
+        return "date"
+    if "BOOL" in t:
+        return "bool"
+    if any(k in t for k in ("INT", "NUM", "DEC", "REAL", "FLOAT", "DOUBLE", "MONEY", "SERIAL")):
+        return "number"
+    return "text"
 
 
 @dataclass
@@ -29,14 +43,7 @@ class Column:
     @property
     def kind(self) -> str:
         """Coarse type: 'number', 'date', 'bool' or 'text'."""
-        t = self.data_type.upper()
-        if any(k in t for k in ("DATE", "TIME")):
-            return "date"
-        if "BOOL" in t:
-            return "bool"
-        if any(k in t for k in ("INT", "NUM", "DEC", "REAL", "FLOAT", "DOUBLE", "MONEY", "SERIAL")):
-            return "number"
-        return "text"
+        return type_kind(self.data_type)
 
 
 @dataclass

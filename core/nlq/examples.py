@@ -13,7 +13,8 @@ import sqlglot
 from rapidfuzz import fuzz
 from sqlglot import exp
 
-from tabletalk.core.metadata.schema import Schema
+from tabletalk.core.cache import IdentityMemo
+from tabletalk.core.metadata.schema import Schema, Table
 from tabletalk.core.nlq.lexicon import STOP, stem
 
 MAX_EXAMPLES = 5
@@ -37,13 +38,18 @@ def sql_tables(sql: str, dialect: str) -> frozenset[str] | None:
     return frozenset(t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes)
 
 
+def _table_words(t: Table) -> frozenset[str]:
+    words = {stem(w) for w in _WORD.findall(t.name.lower().replace("_", " "))}
+    for c in t.columns:
+        words.update(stem(w) for w in _WORD.findall(c.name.lower().replace("_", " ")))
+    return frozenset(words)
+
+
+_words_of_table = IdentityMemo(_table_words)
+
+
 def _schema_words(schema: Schema) -> set[str]:
-    words = set()
-    for t in schema.tables:
-        words.update(stem(w) for w in _WORD.findall(t.name.lower().replace("_", " ")))
-        for c in t.columns:
-            words.update(stem(w) for w in _WORD.findall(c.name.lower().replace("_", " ")))
-    return words
+    return set().union(*(_words_of_table(t) for t in schema.tables))
 
 
 def _masked(question: str, schema_words: set[str], values: set[str]) -> tuple[str, set[str]]:

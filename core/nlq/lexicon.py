@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema, fk_path
 
@@ -58,6 +59,7 @@ STOP = {"the", "a", "an", "of", "in", "on", "for", "to", "by", "per", "is", "are
         "s", "has", "had", "having", "still", "yet", "per", "like", "vs", "versus", "included", "including"}
 
 
+@lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     """A crude singular: employees→employee, cities→city, statuses→status, boxes→box."""
     w = word.lower()

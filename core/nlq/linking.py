@@ -18,6 +18,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 from sqlglot import exp
 
+from tabletalk.core.cache import IdentityMemo
 from tabletalk.core.metadata.schema import Column, Schema, Table
 from tabletalk.core.nlq.lexicon import STOP, stem, synonyms
 
@@ -311,6 +312,9 @@ def _table_ddl(t: Table, dialect: str, *, notes: bool = True) -> str:
     return "\n".join(lines)
 
 
+_ddl_of = IdentityMemo(lambda t, dialect, notes: _table_ddl(t, dialect, notes=notes))
+
+
 def render_schema(schema: Schema, dialect: str | None = None, *, max_chars: int = 24_000,
                   cut: list[str] | None = None) -> str:
     """CREATE TABLE-like text with descriptions and sample values as comments, at most `max_chars`.
@@ -324,9 +328,9 @@ def render_schema(schema: Schema, dialect: str | None = None, *, max_chars: int 
     used = 0
     bare: list[str] = []
     for n, t in enumerate(schema.tables):
-        block = _table_ddl(t, dialect)
+        block = _ddl_of(t, dialect, True)
         if used + len(block) > max_chars:
-            block = _table_ddl(t, dialect, notes=False)
+            block = _ddl_of(t, dialect, False)
             bare.append(t.name)
         if used + len(block) > max_chars:
             bare.pop()

@@ -19,6 +19,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 from sqlglot import exp
 
+from tabletalk.core.cache import IdentityMemo
 from tabletalk.core.errors import TableTalkError
 from tabletalk.core.metadata.schema import Column, Schema, Table
 from tabletalk.core.nlq.lexicon import STOP, stem
@@ -85,54 +86,78 @@ class Question:
         quoted = {w.lower() for part in _QUOTED.findall(text) for w in _TOKEN.findall(part)}
         self.names = {w for w in capital | quoted if len(w) >= 3 and w not in STOP and not w.isdigit()}
 
-    def match(self, value: str) -> tuple[str, float] | None:
-        key, stemmed, n = _keys(value)
-        if not key or n > MAX_NGRAM:
-            return None
-        if key in STOP or len(key) == 1:  # 'IN', 'F', 'or': only when written as stored
-            return ("case", SCORES["case"]) if value.strip() in self.raw else None
-        if key in self.phrases:
-            return "exact", SCORES["exact"]
-        if stemmed in self.stemmed and any(len(w) >= 3 for w in key.split()):
-            return "stem", SCORES["stem"]
-        return None
 
-    def part_matches(self, values: Sequence[str]) -> dict[str, float]:
-        """Values of a few words, at least a third of which the question writes as names."""
-        out = {}
-        for v in values:
-            words = _keys(v)[0].split()
-            share = len(self.names & set(words)) / len(words) if 1 < len(words) <= MAX_NGRAM else 0.0
-            if share >= 1 / 3:
-                out[v] = SCORES["part"] * share
-        return dict(sorted(out.items(), key=lambda kv: -kv[1])[:MAX_PART])
+class _Values:
+    """A column's distinct stored values arranged for look-ups by a question's phrases, built once
+    per values list (the schema cache keeps the lists; `_values_of` keeps this beside them)."""
 
-    def fuzzy_matches(self, values: Sequence[str]) -> dict[str, float]:
-        keys = {}
-        for v in values:
-            key = _keys(v)[0]
+    def __init__(self, values: Sequence[str]):
+        self.by_key: dict[str, list[str]] = {}   # words joined -> values (1..MAX_NGRAM words)
+        self.by_stem: dict[str, list[str]] = {}  # stems joined -> values with a word of 3+ letters
+        self.short: list[str] = []               # 'IN', 'F', 'or': matched only as written
+        self.by_word: dict[str, list[tuple[str, int, int]]] = {}  # word -> (value, words, position)
+        fuzzy: dict[str, list[str]] = {}
+        for pos, v in enumerate(dict.fromkeys(values)):  # distinct stored values stay distinct ('US', 'US ')
+            key, stemmed, n = _keys(v)
+            if key and n <= MAX_NGRAM:
+                if key in STOP or len(key) == 1:
+                    self.short.append(v)
+                else:
+                    self.by_key.setdefault(key, []).append(v)
+                    if any(len(w) >= 3 for w in key.split()):
+                        self.by_stem.setdefault(stemmed, []).append(v)
+            if 1 < n <= MAX_NGRAM:
+                for w in set(key.split()):
+                    self.by_word.setdefault(w, []).append((v, n, pos))
             if len(key) >= FUZZY_MIN_CHARS and not key.isdigit():
-                keys.setdefault(key, []).append(v)
-        if not keys or not self.fuzzy:
+                fuzzy.setdefault(key, []).append(v)
+        self.fuzzy_keys = list(fuzzy)
+        self.fuzzy_values = list(fuzzy.values())
+
+    def matches(self, q: Question) -> dict[str, tuple[str, float]]:
+        """Values the question writes: exactly, as stored (short ones), or word by word stemmed."""
+        out = {v: ("stem", SCORES["stem"]) for s in q.stemmed & self.by_stem.keys() for v in self.by_stem[s]}
+        out.update((v, ("exact", SCORES["exact"])) for p in q.phrases & self.by_key.keys() for v in self.by_key[p])
+        out.update((v, ("case", SCORES["case"])) for v in self.short if v.strip() in q.raw)
+        return out
+
+    def part_matches(self, q: Question) -> dict[str, float]:
+        """Values of a few words, at least a third of which the question writes as names."""
+        named: dict[str, tuple[int, int, int]] = {}  # value -> (names it has, words, position)
+        for w in q.names & self.by_word.keys():
+            for v, n, pos in self.by_word[w]:
+                hits = named.get(v, (0, n, pos))
+                named[v] = (hits[0] + 1, n, pos)
+        ranked = sorted(((hits / n, pos, v) for v, (hits, n, pos) in named.items() if hits / n >= 1 / 3),
+                        key=lambda t: (-t[0], t[1]))
+        return {v: SCORES["part"] * share for share, _, v in ranked[:MAX_PART]}
+
+    def fuzzy_matches(self, q: Question) -> dict[str, float]:
+        """Misspelt values: the best three stored forms per question phrase, by rapidfuzz ratio."""
+        if not self.fuzzy_keys or not q.fuzzy:
             return {}
-        choices = list(keys)
+        scores = process.cdist(q.fuzzy, self.fuzzy_keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, workers=1)
+        rows, cols = scores.nonzero()
+        per_phrase: dict[int, list[int]] = {}
+        for i, j in zip(rows.tolist(), cols.tolist()):
+            per_phrase.setdefault(i, []).append(j)
         out: dict[str, float] = {}
-        for phrase in self.fuzzy:
-            for key, score, _ in process.extract(phrase, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=3):
-                for v in keys[key]:
-                    out[v] = max(out.get(v, 0.0), score / 100 * 0.8)
+        for i, hits in per_phrase.items():
+            for j in sorted(hits, key=lambda j: (-scores[i, j], j))[:3]:
+                for v in self.fuzzy_values[j]:
+                    out[v] = max(out.get(v, 0.0), float(scores[i, j]) / 100 * 0.8)
         return out
 
 
+_values_of = IdentityMemo(_Values, max_items=20_000)
+
+
 def _column_hints(q: Question, table: Table, col: Column, values: Sequence[str]) -> list[ValueHint]:
-    hints = []
-    for v in dict.fromkeys(values):  # distinct stored values stay distinct ('US' and 'US ')
-        hit = q.match(v)
-        if hit:
-            hints.append(ValueHint(table.name, col.name, v, *hit))
+    index = _values_of(values) if values is col.values else _Values(values)
+    hints = [ValueHint(table.name, col.name, v, how, s) for v, (how, s) in index.matches(q).items()]
     if not hints:
-        near = {v: (s, "fuzzy") for v, s in q.fuzzy_matches(values).items()}
-        for v, s in q.part_matches(values).items():
+        near = {v: (s, "fuzzy") for v, s in index.fuzzy_matches(q).items()}
+        for v, s in index.part_matches(q).items():
             if s > near.get(v, (0.0, ""))[0]:
                 near[v] = (s, "part")
         hints = [ValueHint(table.name, col.name, v, how, s) for v, (s, how) in near.items()]
@@ -187,9 +212,9 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
     columns = [(t, c) for t in schema.tables for c in t.columns if c.kind == "text" and (c.values or c.lookup)]
 
     async def hints_of(table: Table, col: Column) -> list[ValueHint]:
-        values = list(col.values)
+        values = col.values
         if col.lookup and lookup is not None:
-            values += await _looked_up(q, table, col, schema.dialect, lookup)
+            values = [*values, *await _looked_up(q, table, col, schema.dialect, lookup)]
         hints = _column_hints(q, table, col, values)
         if hints and filtered and col.values:
             hints = await _confirmed(hints, table, col, schema.dialect, lookup) if lookup else []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tabletalk.core.nlq.lexicon import stem
 
@@ -27,6 +28,7 @@ class Token:
     literal: str | None = None  # the original spelling of a quoted literal
 
 
+@lru_cache(maxsize=65_536)
 def lemma(word: str) -> str:
     """A crude singular that also folds 'ies'/'es' plurals: stem() plus a few irregular forms."""
     w = word.lower()
@@ -66,6 +68,7 @@ def _words(chunk: str, out: list[Token]) -> None:
             out.append(Token(len(out), w, lemma(w)))
 
 
+@lru_cache(maxsize=65_536)
 def root(word: str) -> str:
     """A verb or noun root for loose matching: arriving, arrived, arrival → arriv; departure → depart."""
     for suffix in ("ing", "ed", "ure", "al", "s", "e"):
