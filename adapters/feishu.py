@@ -10,10 +10,10 @@ import hmac
 import json
 import logging
 import time
-
-import httpx
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import httpx
 from aiohttp import web
 
 from tabletalk.adapters.delivery import (deliveries, identity, identity_source, learn_identity, parse_json,
@@ -188,14 +188,24 @@ async def tenant_token(app: web.Application, channel) -> str:
     loop = asyncio.get_running_loop()
     if hit and hit[1] > loop.time():
         return hit[0]
+    token, expire = await _fetch_token(channel)
+    cache[key] = (token, loop.time() + max(60, expire - 300))
+    return token
+
+
+async def fetch_tenant_token(channel) -> str:
+    """A fresh tenant_access_token (no cache)."""
+    return (await _fetch_token(channel))[0]
+
+
+async def _fetch_token(channel) -> tuple[str, int]:
     async with httpx.AsyncClient(timeout=10) as http:
         resp = await http.post(f"{_domain(channel)}/open-apis/auth/v3/tenant_access_token/internal",
                                json={"app_id": channel.app_id, "app_secret": channel.app_secret})
     data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
     if resp.status_code != 200 or data.get("code") != 0:
         raise FeishuError("tenant_access_token", data.get("code", -1), data.get("msg", resp.reason_phrase), resp.status_code)
-    cache[key] = (data["tenant_access_token"], loop.time() + max(60, int(data.get("expire", 7200)) - 300))
-    return data["tenant_access_token"]
+    return data["tenant_access_token"], int(data.get("expire", 7200))
 
 
 def _account(channel) -> str:
@@ -217,65 +227,119 @@ async def bot_open_id(app: web.Application, channel) -> str:
 identity_source("feishu", _account, bot_open_id)
 
 
-async def answer(app: web.Application, dispatcher, bot, msg: IncomingMessage) -> None:
-    channel = bot.channels.feishu
-    client = client_for(channel)
-    message_id = msg.attachments[0]["message_id"]
+class _Cards:
+    """The im.v1 calls a reply needs, through lark-oapi with the tenant token passed in, each retried."""
 
-    import lark_oapi as lark
-    from lark_oapi.api.im.v1 import (CreateImageRequest, CreateImageRequestBody, CreateMessageRequest,
-                                     CreateMessageRequestBody, PatchMessageRequest, PatchMessageRequestBody,
-                                     ReplyMessageRequest, ReplyMessageRequestBody)
+    def __init__(self, channel, token: Callable[[], Awaitable[str]]):
+        self.client, self._token = client_for(channel), token
 
-    async def option() -> lark.RequestOption:
-        return lark.RequestOption.builder().tenant_access_token(await tenant_token(app, channel)).build()
+    async def _option(self):
+        import lark_oapi as lark
 
-    async def reply_card(content: dict) -> str:
+        return lark.RequestOption.builder().tenant_access_token(await self._token()).build()
+
+    async def _call(self, what: str, send, req):
+        async def once():
+            return _checked(what, await send(req, await self._option()))
+        return await with_retries(once, _classify, what=f"feishu {what}")
+
+    async def reply(self, message_id: str, content: dict) -> str:
+        from lark_oapi.api.im.v1 import ReplyMessageRequest, ReplyMessageRequestBody
+
         req = (ReplyMessageRequest.builder().message_id(message_id).request_body(
-            ReplyMessageRequestBody.builder().msg_type("interactive").content(json.dumps(content, ensure_ascii=False)).build()).build())
-        resp = _checked("reply", await client.im.v1.message.areply(req, await option()))
-        return resp.data.message_id
+            ReplyMessageRequestBody.builder().msg_type("interactive").content(_json(content)).build()).build())
+        return (await self._call("reply", self.client.im.v1.message.areply, req)).data.message_id
 
-    async def patch_card(target: str, content: dict) -> None:
-        req = (PatchMessageRequest.builder().message_id(target).request_body(
-            PatchMessageRequestBody.builder().content(json.dumps(content, ensure_ascii=False)).build()).build())
-        _checked("patch", await client.im.v1.message.apatch(req, await option()))
+    async def patch(self, message_id: str, content: dict) -> None:
+        from lark_oapi.api.im.v1 import PatchMessageRequest, PatchMessageRequestBody
 
-    async def send_to_user(open_id: str, content: dict) -> None:
+        req = (PatchMessageRequest.builder().message_id(message_id).request_body(
+            PatchMessageRequestBody.builder().content(_json(content)).build()).build())
+        await self._call("patch", self.client.im.v1.message.apatch, req)
+
+    async def send_to_user(self, open_id: str, content: dict) -> None:
+        from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
+
         req = (CreateMessageRequest.builder().receive_id_type("open_id").request_body(
-            CreateMessageRequestBody.builder().receive_id(open_id).msg_type("interactive")
-            .content(json.dumps(content, ensure_ascii=False)).build()).build())
-        _checked("send", await client.im.v1.message.acreate(req, await option()))
+            CreateMessageRequestBody.builder().receive_id(open_id).msg_type("interactive").content(_json(content))
+            .build()).build())
+        await self._call("send", self.client.im.v1.message.acreate, req)
 
-    async def upload(png: bytes) -> str:
+    async def upload(self, png: bytes) -> str:
         import io
+
+        from lark_oapi.api.im.v1 import CreateImageRequest, CreateImageRequestBody
 
         req = CreateImageRequest.builder().request_body(
             CreateImageRequestBody.builder().image_type("message").image(io.BytesIO(png)).build()).build()
-        return _checked("image upload", await client.im.v1.image.acreate(req, await option())).data.image_key
+        return (await self._call("image upload", self.client.im.v1.image.acreate, req)).data.image_key
 
-    retry = lambda fn, *a: with_retries(lambda: fn(*a), _classify, what=f"feishu {fn.__name__}")  # noqa: E731
+
+def _json(content: dict) -> str:
+    return json.dumps(content, ensure_ascii=False)
+
+
+# Patch errors after which the answer is sent as a new reply instead: the progress card is gone
+# (recalled: 230011), too old (14 days: 230031), or its id is not one Feishu knows (230001).
+GONE_CODES = {230001, 230011, 230031}
+
+
+async def answer(app: web.Application, dispatcher, bot, msg: IncomingMessage) -> None:
+    channel = bot.channels.feishu
+    cards = _Cards(channel, lambda: tenant_token(app, channel))
     progress = None
 
-    async def show_progress(text: str) -> None:  # only questions that take a while get one
+    async def show_progress(text: str) -> dict:  # only questions that take a while get one
         nonlocal progress
-        progress = await retry(reply_card, progress_card(text))
-
-    async def say(content: dict) -> None:
-        await (retry(patch_card, progress, content) if progress else retry(reply_card, content))
+        progress = await cards.reply(_asked(msg), progress_card(text))
+        # Recorded with the question: an answer given after a restart patches this card.
+        return {"progress_message_id": progress}
 
     try:
         reply = await dispatcher.handle(msg, progress=show_progress)
     except Exception:
         log.exception("answering Feishu event %s failed", msg.event_id)
-        await say(progress_card(FRIENDLY_ERROR))
+        await _say(cards, msg, progress, progress_card(FRIENDLY_ERROR))
         return
+    await _deliver(cards, bot, msg, progress, reply)
+
+
+async def late_reply(bot, msg: IncomingMessage, ref: dict, reply) -> None:
+    """An answer given after a restart: the same reply path, patching the progress card sent before."""
+    channel = bot.channels.feishu
+    token: list[str] = []
+
+    async def once() -> str:  # no app here to cache it in: one token for this one answer
+        if not token:
+            token.append(await fetch_tenant_token(channel))
+        return token[0]
+
+    await _deliver(_Cards(channel, once), bot, msg, ref.get("progress_message_id"), reply)
+
+
+def _asked(msg: IncomingMessage) -> str:
+    return msg.attachments[0]["message_id"]
+
+
+async def _say(cards: _Cards, msg: IncomingMessage, progress: str | None, content: dict) -> None:
+    """Show a card where the asker looks: in place of the progress card if there is one, else as a reply."""
+    if progress:
+        try:
+            await cards.patch(progress, content)
+            return
+        except FeishuError as exc:
+            if exc.code not in GONE_CODES:
+                raise
+    await cards.reply(_asked(msg), content)
+
+
+async def _deliver(cards: _Cards, bot, msg: IncomingMessage, progress: str | None, reply) -> None:
     if reply.silent:
         return
-    image_key = await retry(upload, reply.chart_png) if reply.chart_png else None
+    image_key = await cards.upload(reply.chart_png) if reply.chart_png else None
     if reply.private and msg.is_group and bot.group_privacy != "thread":
         # Rows computed under this user's filter go to the user alone, not to the group.
-        await say(progress_card("I sent you the answer in a private message."))
-        await retry(send_to_user, msg.user, card(reply, image_key))
+        await _say(cards, msg, progress, progress_card("I sent you the answer in a private message."))
+        await cards.send_to_user(msg.user, card(reply, image_key))
         return
-    await say(card(reply, image_key))
+    await _say(cards, msg, progress, card(reply, image_key))

@@ -11,6 +11,7 @@ import logging
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from tabletalk.adapters import slack_interactive
@@ -89,28 +90,50 @@ async def answer(dispatcher, bot, msg: IncomingMessage) -> None:
     client, call = client_for(bot.channels.slack), caller()
     progress_ts = None
 
-    async def show_progress(text: str) -> None:  # only questions that take a while get one
+    async def show_progress(text: str) -> dict:  # only questions that take a while get one
         nonlocal progress_ts
         progress_ts = (await call(client.chat_postMessage, channel=msg.chat, thread_ts=msg.thread, text=text))["ts"]
-
-    async def say(text: str, blocks: list | None = None) -> None:
-        if progress_ts:
-            await call(client.chat_update, channel=msg.chat, ts=progress_ts, text=text, blocks=blocks or [])
-        else:
-            await call(client.chat_postMessage, channel=msg.chat, thread_ts=msg.thread, text=text, blocks=blocks)
+        # Recorded with the question: an answer given after a restart updates this message.
+        return {"progress_ts": progress_ts}
 
     try:
         reply = await dispatcher.handle(msg, progress=show_progress)
     except Exception:
         log.exception("answering Slack event %s failed", msg.event_id)
-        await say(FRIENDLY_ERROR)
+        await _say(client, call, msg, progress_ts, FRIENDLY_ERROR)
         return
+    await _deliver(client, call, bot, msg, progress_ts, reply)
+
+
+async def late_reply(bot, msg: IncomingMessage, ref: dict, reply) -> None:
+    """An answer given after a restart: the same reply path, updating the progress message posted before."""
+    await _deliver(client_for(bot.channels.slack), caller(), bot, msg, ref.get("progress_ts"), reply)
+
+
+# chat.update errors after which the answer is posted as a new message instead (the progress message
+# was deleted, or is too old to edit).
+GONE = {"message_not_found", "cant_update_message", "edit_window_closed"}
+
+
+async def _say(client, call, msg: IncomingMessage, progress_ts: str | None, text: str, blocks: list | None = None) -> None:
+    """Show text where the asker looks: in place of the progress message if there is one, else in the thread."""
+    if progress_ts:
+        try:
+            await call(client.chat_update, channel=msg.chat, ts=progress_ts, text=text, blocks=blocks or [])
+            return
+        except SlackApiError as exc:
+            if exc.response.get("error") not in GONE:
+                raise
+    await call(client.chat_postMessage, channel=msg.chat, thread_ts=msg.thread, text=text, blocks=blocks)
+
+
+async def _deliver(client, call, bot, msg: IncomingMessage, progress_ts: str | None, reply) -> None:
     if reply.silent:
         return
     text, blocks = render(reply)
     if reply.private and msg.is_group and bot.group_privacy != "thread":
         # Rows computed under this user's filter must not show in a shared channel.
-        await say("I sent you the answer privately.")
+        await _say(client, call, msg, progress_ts, "I sent you the answer privately.")
         if bot.group_privacy in ("private", "ephemeral"):
             await call(client.chat_postEphemeral, channel=msg.chat, user=msg.user, thread_ts=msg.thread, text=text, blocks=blocks)
             return
@@ -119,5 +142,5 @@ async def answer(dispatcher, bot, msg: IncomingMessage) -> None:
         await call(client.chat_postMessage, channel=target, text=text, blocks=blocks)
     else:
         target, thread = msg.chat, msg.thread
-        await say(text, blocks)
+        await _say(client, call, msg, progress_ts, text, blocks)
     await attachments(call, client, target, thread, reply)

@@ -212,3 +212,20 @@ async def test_a_bot_without_token_or_key_is_refused_and_its_webhook_answers_not
     assert await fs.send_event(f"{base}/webhooks/feishu/legacy", forged) == 401
     await service["app"][DELIVERIES].drain()
     assert fs.called("reply") == [] and fs.called("send") == [] and fs.called("token") == []
+
+
+@pytest.mark.parametrize("ref", [{}, {"progress_message_id": "om_recalled"}], ids=["no progress card", "progress card gone"])
+async def test_late_answer_without_its_progress_card_is_a_reply_to_the_question(service, ref):
+    from tabletalk.adapters import feishu as feishu_adapter
+    from tabletalk.adapters.rest.app import DISPATCHER
+    from tabletalk.bot.messages import IncomingMessage
+
+    fs = service["fs"]
+    bot = await service["app"][DISPATCHER].bot("shop")
+    msg = IncomingMessage(bot_id="shop", platform="feishu", user="ou_user1", chat="oc_chat1", text="orders?",
+                          attachments=[{"message_id": "om_question"}])
+    await feishu_adapter.late_reply(bot, msg, ref, Reply(text="There are 400 orders."))
+    replies = fs.called("reply")
+    assert [r.data["message_id"] for r in replies] == ["om_question"]
+    assert json.loads(replies[0].data["content"])["elements"][0]["content"] == "There are 400 orders."
+    assert len(fs.called("patch")) == len(ref)  # tried the gone card first (Feishu: 400, code 230001), then replied

@@ -175,3 +175,36 @@ async def test_replies_in_the_bots_own_thread_are_answered_without_a_mention(ser
     await service["app"][DELIVERIES].drain()
     assert text == "There are 12 products." and len(slack.texts()) == 1
     assert slack.called("chat.postMessage")[0].data["thread_ts"] == "5.1"
+
+
+@pytest.mark.parametrize("ref", [{}, {"progress_ts": "1.999999"}], ids=["no progress message", "progress message gone"])
+async def test_late_answer_without_its_progress_message_is_posted_in_the_thread(service, ref):
+    from tabletalk.adapters import slack as slack_adapter
+    from tabletalk.adapters.rest.app import DISPATCHER
+    from tabletalk.bot.messages import IncomingMessage, Reply
+
+    await _bot(service)
+    slack = service["slack"]
+    bot = await service["app"][DISPATCHER].bot("shop")
+    msg = IncomingMessage(bot_id="shop", platform="slack", user="U1", chat="C1", text="orders?", thread="7.1", is_group=True)
+    await slack_adapter.late_reply(bot, msg, ref, Reply(text="There are 400 orders."))
+    posted = slack.called("chat.postMessage")
+    assert [(c.data["channel"], c.data["thread_ts"], c.data["text"]) for c in posted] == [("C1", "7.1", "There are 400 orders.")]
+    assert len(slack.called("chat.update")) == len(ref)  # tried the gone message first, then posted
+
+
+async def test_late_filtered_answer_in_a_channel_stays_private(service):
+    from tabletalk.adapters import slack as slack_adapter
+    from tabletalk.adapters.rest.app import DISPATCHER
+    from tabletalk.bot.messages import IncomingMessage, Reply
+
+    await _bot(service, group_privacy="dm")
+    slack = service["slack"]
+    bot = await service["app"][DISPATCHER].bot("shop")
+    client = slack_adapter.client_for(bot.channels.slack)
+    progress = (await client.chat_postMessage(channel="C1", thread_ts="7.1", text="Working on it…"))["ts"]
+    msg = IncomingMessage(bot_id="shop", platform="slack", user="UBERLIN", chat="C1", text="customers?", thread="7.1", is_group=True)
+    await slack_adapter.late_reply(bot, msg, {"progress_ts": progress}, Reply(text="There are 3 customers.", private=True))
+    assert [c.data["text"] for c in slack.called("chat.update")] == ["I sent you the answer privately."]
+    dm = [c.data for c in slack.called("chat.postMessage") if c.data["channel"].startswith("D")]
+    assert [d["text"] for d in dm] == ["There are 3 customers."] and slack.called("conversations.open")[0].data["users"] == "UBERLIN"

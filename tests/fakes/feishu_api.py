@@ -34,10 +34,28 @@ def encrypt(key: str, plain: str) -> str:
     return base64.b64encode(iv + enc.update(data) + enc.finalize()).decode()
 
 
+def _card(content) -> dict:
+    try:
+        card = json.loads(content) if isinstance(content, str) else None
+    except ValueError:
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def _card_text(content) -> str:
+    elements = _card(content).get("elements") or [{}]
+    return str(elements[0].get("content", "")) if isinstance(elements[0], dict) else ""
+
+
+def _shared(content) -> bool:
+    return (_card(content).get("config") or {}).get("update_multi") is True
+
+
 class FakeFeishu(RecordingServer):
     def __init__(self):
         super().__init__()
         self._ids = itertools.count(1)
+        self._cards: dict[str, str] = {}  # id of each card the bot sent -> its content now
 
     @property
     def domain(self) -> str:
@@ -73,18 +91,44 @@ class FakeFeishu(RecordingServer):
         body = await request.json()
         self.calls.append(Call("reply", {"message_id": request.match_info["mid"], **body,
                                          "auth": request.headers.get("Authorization")}))
-        return self._fail("reply") or web.json_response({"code": 0, "msg": "success", "data": {
-            "message_id": f"om_reply_{next(self._ids)}", "msg_type": body.get("msg_type"), "create_time": str(int(time.time() * 1000))}})
+        failed = self._fail("reply")
+        if failed:
+            return failed
+        message_id = f"om_reply_{next(self._ids)}"
+        self._sent(message_id, body)
+        return web.json_response({"code": 0, "msg": "success", "data": {
+            "message_id": message_id, "msg_type": body.get("msg_type"), "create_time": str(int(time.time() * 1000))}})
+
+    def _sent(self, message_id: str, body: dict) -> None:
+        """Keep what a message sent by the bot shows (a card's first text), so patches can be checked."""
+        self.shown[message_id] = (body.get("receive_id"), _card_text(body.get("content")))
+        if body.get("msg_type") == "interactive":
+            self._cards[message_id] = body.get("content")
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.calls.append(Call("send", {"receive_id_type": request.query.get("receive_id_type"), **body}))
-        return self._fail("send") or web.json_response({"code": 0, "msg": "success", "data": {"message_id": f"om_dm_{next(self._ids)}"}})
+        failed = self._fail("send")
+        if failed:
+            return failed
+        message_id = f"om_dm_{next(self._ids)}"
+        self._sent(message_id, body)
+        return web.json_response({"code": 0, "msg": "success", "data": {"message_id": message_id}})
 
     async def _patch(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.calls.append(Call("patch", {"message_id": request.match_info["mid"], **body}))
-        return self._fail("patch") or web.json_response({"code": 0, "msg": "success", "data": {}})
+        mid = request.match_info["mid"]
+        self.calls.append(Call("patch", {"message_id": mid, **body}))
+        failed = self._fail("patch")
+        if failed:
+            return failed
+        # As Feishu: only interactive cards this app sent can be patched, and only shared ones
+        # (config.update_multi true before and after); anything else is a 400 with code 230001.
+        if mid not in self._cards or not (_shared(self._cards[mid]) and _shared(body.get("content"))):
+            return web.json_response({"code": 230001, "msg": "Your request contains an invalid request parameter."}, status=400)
+        self.shown[mid] = (self.shown[mid][0], _card_text(body.get("content")))
+        self._cards[mid] = body.get("content")
+        return web.json_response({"code": 0, "msg": "success", "data": {}})
 
     async def _image(self, request: web.Request) -> web.Response:
         form = await request.post()

@@ -43,6 +43,7 @@ class FakeSlack(RecordingServer):
             data = await request.json()
         else:
             data = dict(await request.post())
+        data = {**request.query, **data}  # slack_sdk sends some methods' arguments (conversations.open) as the query
         for key in ("blocks", "files"):
             if isinstance(data.get(key), str):
                 try:
@@ -59,7 +60,10 @@ class FakeSlack(RecordingServer):
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         if method in ("chat.postMessage", "chat.postEphemeral"):
             self.shown[ts] = (data.get("channel"), data.get("text", ""))
-        elif method == "chat.update" and data.get("ts") in self.shown:
+        elif method == "chat.update":
+            if self.shown.get(data.get("ts"), (None,))[0] != data.get("channel"):
+                # Slack answers 200 with ok=false for a message it does not have in that channel.
+                return web.json_response({"ok": False, "error": "message_not_found"})
             self.shown[data["ts"]] = (data.get("channel"), data.get("text", ""))
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._ts)}"

@@ -144,3 +144,84 @@ async def test_kill_mid_telegram_answer_the_user_hears_back_after_restart(tmp_pa
             _stop(proc)
     assert edit["text"] != "Working on it…" and "restarted" not in edit["text"], edit
     assert [c.data["text"] for c in tg.called("sendMessage")] == ["Working on it…"]  # edited, not asked again
+
+
+async def _kill_mid_answer(tmp_path, llm, channels: dict, ask, progress_shown) -> tuple:
+    """Start the service with a bot on `channels`, ask through the platform, kill -9 once the progress
+    message is out and the model is thinking, then restart with a model that answers at once."""
+    port = _port()
+    proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
+    try:
+        async with aiohttp.ClientSession(headers=ADMIN) as s:
+            base = f"http://127.0.0.1:{port}/api/v1"
+            ds = (await (await s.get(f"{base}/datasources")).json())["items"][0]["id"]
+            resp = await s.post(f"{base}/bots", json={"id": "shop", "name": "Shop", "datasource_ids": [ds], "channels": channels})
+            assert resp.status == 201, await resp.text()
+        await ask(f"http://127.0.0.1:{port}")
+        await progress_shown()
+        await _until(lambda: asyncio.sleep(0, bool(llm.requests)), "the model was never asked", 60)
+        _kill(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return port
+
+
+async def test_kill_mid_slack_answer_the_progress_message_is_updated_after_restart(tmp_path):
+    from tests.fakes.slack_api import FakeSlack
+
+    secret = "slack-s3"
+    async with FakeOpenAI(latency=60) as llm, FakeSlack() as slack:
+        llm.default = lambda body: SQL
+        event = {"type": "app_mention", "user": "U1", "channel": "C1", "ts": "1700000000.000100",
+                 "text": "<@UBOT> Which customers churned from the zorblax segment?"}
+
+        async def ask(root):
+            assert (await slack.send_event(f"{root}/webhooks/slack/shop", secret, event)).status == 200
+
+        port = await _kill_mid_answer(tmp_path, llm, {"slack": {"bot_token": "xoxb-1", "signing_secret": secret,
+                                                                "api_base_url": slack.api_url}},
+                                      ask, lambda: slack.wait_for("chat.postMessage", timeout=60))
+        assert slack.called("chat.update") == []
+        progress = slack.called("chat.postMessage")[0].data
+        llm.latency = 0
+        proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
+        try:
+            await slack.wait_for_texts(1, timeout=120)
+        finally:
+            _stop(proc)
+    update = slack.called("chat.update")[0].data
+    assert progress["thread_ts"] == "1700000000.000100" and progress["text"] == "Working on it…"
+    assert update["channel"] == "C1" and update["text"] != "Working on it…" and "ask again" not in update["text"], update
+    assert len(slack.called("chat.postMessage")) == 1  # the progress message was updated, nothing posted anew
+    assert slack.texts() == [update["text"]]
+
+
+async def test_kill_mid_feishu_answer_the_progress_card_is_patched_after_restart(tmp_path):
+    import json
+
+    from tests.fakes.feishu_api import FakeFeishu
+
+    async with FakeOpenAI(latency=60) as llm, FakeFeishu() as fs:
+        llm.default = lambda body: SQL
+        event = fs.text_event("Which customers churned from the zorblax segment?", token="vt")
+
+        async def ask(root):
+            assert await fs.send_event(f"{root}/webhooks/feishu/shop", event, encrypt_key="ek") == 200
+
+        port = await _kill_mid_answer(tmp_path, llm, {"feishu": {"app_id": "cli_1", "app_secret": "sec", "verification_token": "vt",
+                                                                 "encrypt_key": "ek", "domain": fs.domain}},
+                                      ask, lambda: fs.wait_for("reply", timeout=60))
+        assert fs.called("patch") == []
+        progress = fs.called("reply")[0].data
+        llm.latency = 0
+        proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
+        try:
+            await fs.wait_for_texts(1, timeout=120)
+        finally:
+            _stop(proc)
+    patch = fs.called("patch")[0].data
+    answer = json.loads(patch["content"])["elements"][0]["content"]
+    assert progress["message_id"] == event["event"]["message"]["message_id"]
+    assert patch["message_id"] in fs.shown and answer != "Working on it…" and "ask again" not in answer, answer
+    assert len(fs.called("reply")) == 1 and fs.texts() == [answer]  # the progress card was patched, nothing sent anew
