@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from tabletalk.core.errors import Upstream
+from tabletalk.core.pacing import turn
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,12 @@ RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 # JSON that is not a completion shows up as ValueError (bad JSON), LookupError, AttributeError or TypeError.
 _FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, ValueError, LookupError, AttributeError, TypeError)
 
-
 class _Status(Exception):
     """A non-2xx answer from the model server."""
 
     def __init__(self, status: int, reason: str, retry_after: str | None):
         super().__init__(f"{status} {reason}")
         self.status, self.reason, self.retry_after = status, reason, retry_after
-
 
 @dataclass
 class Completion:
@@ -54,7 +53,6 @@ class Completion:
     duration_s: float  # wall time of the whole call, retries and waits included
     usage: dict = field(default_factory=dict)
     attempts: int = 1
-
 
 class RateLimiter:
     """Token bucket for call starts: `rpm` per minute on average, up to `burst` at once.
@@ -80,7 +78,6 @@ class RateLimiter:
         self._tokens -= 1.0  # below zero: a reservation on tokens still to come
         if self._tokens < 0:
             await asyncio.sleep(-self._tokens / self.rate)
-
 
 class LLMClient:
     """One model endpoint. `timeout` bounds each attempt, `deadline` the whole call."""
@@ -175,6 +172,7 @@ class LLMClient:
             raw = await resp.read()
             if resp.status >= 300:
                 raise _Status(resp.status, resp.reason or "error", resp.headers.get("Retry-After"))
+        await turn()  # model answers arriving together are worked on a few per loop iteration
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise TypeError("the answer is not a JSON object")
@@ -185,7 +183,6 @@ class LLMClient:
             await self._session.close()
             self._session = None
 
-
 def _completion(resp: dict, model: str, duration: float, attempt: int) -> Completion:
     choices = resp.get("choices") or []
     text = (choices[0]["message"].get("content") or "") if choices else ""
@@ -194,14 +191,12 @@ def _completion(resp: dict, model: str, duration: float, attempt: int) -> Comple
     usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
     return Completion(text, resp.get("model") or model, duration, usage, attempt)
 
-
 def _retry_after(value: str | None) -> float:
     try:
         seconds = float(value or "0")
     except (TypeError, ValueError):  # an HTTP date: use our backoff
         seconds = 0.0
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
 
 # What a transport failure was, judged from the whole exception chain.
 _TRANSPORT_CAUSES = (
@@ -211,12 +206,10 @@ _TRANSPORT_CAUSES = (
     (("ClientConnectorError", "ClientConnectorDNSError", "ConnectError"), ("Cannot connect",), "could not connect"),
 )
 
-
 def _failure(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)):
         return _transport_error(exc, timeout)
     return f"unusable answer ({_short(exc)})"  # garbage JSON, no choices, empty content
-
 
 def _transport_error(exc: BaseException, timeout: float) -> str:
     chain, seen = [], exc
@@ -227,7 +220,6 @@ def _transport_error(exc: BaseException, timeout: float) -> str:
         if any(type(e).__name__ in names or any(t in str(e) for t in texts) for e in chain):
             return meaning
     return f"no answer within {timeout:g} s"
-
 
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0][:80] if str(exc) else ""

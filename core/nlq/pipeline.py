@@ -22,6 +22,7 @@ from tabletalk.core.nlq.linking import link
 from tabletalk.core.nlq.llm import llm_answer, llm_sql
 from tabletalk.core.nlq.training import pairs_within
 from tabletalk.core.nlq.value_hints import question_values, without_samples
+from tabletalk.core.pacing import turn
 from tabletalk.core.policy.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Pipeline:
         def mark(name: str, t0: float) -> None:
             timing[f"{name}_duration"] = round(time.perf_counter() - t0, 4)
 
+        await turn()  # a burst of questions takes the loop a few at a time (core/pacing.py)
         # Request errors (unknown datasource or role, missing role variable, empty question) are 4xx.
         t0 = time.perf_counter()
         if not answer.question and not ask.sql:
