@@ -1,11 +1,12 @@
-"""SQLite connector: read-only URI connections in a worker thread, a deadline enforced by a progress
-handler, and memory bounded per query: values, SQL and LIKE patterns are size-limited (SQLite refuses
+"""SQLite connector: read-only URI connections, reused from a small pool per datasource (a fresh one
+opens once the file is replaced), in a worker thread, a deadline enforced by a progress handler, and memory bounded per query: values, SQL and LIKE patterns are size-limited (SQLite refuses
 an oversized value before allocating it), the page cache is small, the rows kept are byte-budgeted,
 and a process-wide heap ceiling backs it all. The one built-in that runs long in a single step
 (printf's repeated character, `%.Nc`) is refused before it runs."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import time
@@ -17,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from tabletalk.core.datasources.base import MAX_RESULT_BYTES, QueryResult, json_value, value_bytes
+from tabletalk.core.datasources.pool import ConnectionPool
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
@@ -28,6 +30,7 @@ LIMITS = {sqlite3.SQLITE_LIMIT_LENGTH: MAX_VALUE_BYTES, sqlite3.SQLITE_LIMIT_SQL
           sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 200}
 CACHE_KIB = 16 * 1024  # page cache per connection
 HEAP_CEILING = 2 * 2**30  # PRAGMA hard_heap_limit: process-wide, so far above any one bounded query
+POOL_SIZE = 4  # connections open at once per datasource (each with its own page cache)
 _REPEATED_CHAR = re.compile(r"%[-+ 0#,!]*(?:\d+|\*)?\.(\d+|\*)c")
 
 
@@ -45,6 +48,25 @@ def _refuse_single_step_hogs(sql: str) -> None:
         for precision in _REPEATED_CHAR.findall(fmt.this):
             if precision == "*" or int(precision) > 10_000:
                 raise Invalid("printf's repeated-character form (%.Nc) is limited to 10000 characters here.")
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, max_rows: int) -> tuple[list[str], list[tuple]]:
+    """The columns and up to max_rows + 1 rows, one at a time: the byte budget is checked before the
+    next row is read. The cursor is closed, so an idle pooled connection holds no read lock."""
+    cur = conn.execute(sql)
+    try:
+        columns = [d[0] for d in cur.description or []]
+        rows, size = [], 0
+        for row in cur:
+            rows.append(row)
+            size += sum(value_bytes(v) for v in row)
+            if size > MAX_RESULT_BYTES:
+                raise Invalid(f"The result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer rows or columns.")
+            if len(rows) > max_rows:
+                break
+        return columns, rows
+    finally:
+        cur.close()
 
 
 class SQLiteConfig(BaseModel):
@@ -68,6 +90,15 @@ class SQLiteConnector:
         if not path.is_absolute() and home is not None:
             path = home / path
         self.path = path
+        self._pool = ConnectionPool(self._connect, POOL_SIZE, identity=self._file_identity)
+
+    def _file_identity(self) -> tuple[int, int]:
+        """Which file the path names now: a connection to a replaced file is not reused."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise Upstream(f"The SQLite database file {self.path} does not exist.") from None
+        return st.st_dev, st.st_ino
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.exists():
@@ -85,7 +116,7 @@ class SQLiteConnector:
 
     async def test(self) -> str:
         def probe():
-            with self._connect() as conn:
+            with self._pool.connection() as conn:
                 return conn.execute("SELECT sqlite_version()").fetchone()[0]
 
         try:
@@ -98,8 +129,7 @@ class SQLiteConnector:
         return await asyncio.to_thread(self._introspect)
 
     def _introspect(self) -> list[Table]:
-        conn = self._connect()
-        try:
+        with self._pool.connection() as conn:
             objs = conn.execute("SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view') "
                                 "AND name NOT LIKE 'sqlite_%' ORDER BY name").fetchall()
             tables = []
@@ -113,8 +143,6 @@ class SQLiteConnector:
                     view_sql = m.group(1).strip().rstrip(";") if m else None
                 tables.append(Table(name=name, columns=cols, schema="main", kind=kind, view_sql=view_sql))
             return tables
-        finally:
-            conn.close()
 
     async def execute(self, sql: str, *, max_rows: int = 1000, timeout: float = 30.0) -> QueryResult:
         checked = read_only_sql(sql, self.dialect)
@@ -122,20 +150,13 @@ class SQLiteConnector:
         return await asyncio.to_thread(self._execute, checked, max_rows, timeout)
 
     def _execute(self, sql: str, max_rows: int, timeout: float) -> QueryResult:
-        conn = self._connect()
         deadline = time.monotonic() + timeout
-        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
         try:
-            cur = conn.execute(sql)
-            columns = [d[0] for d in cur.description or []]
-            rows, size = [], 0
-            for row in cur:  # one row at a time: the byte budget is checked before the next is read
-                rows.append(row)
-                size += sum(value_bytes(v) for v in row)
-                if size > MAX_RESULT_BYTES:
-                    raise Invalid(f"The result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer rows or columns.")
-                if len(rows) > max_rows:
-                    break
+            # A query that raised (timed out, interrupted, too big) closes its connection: not reused.
+            with self._pool.connection(wait=timeout) as conn:
+                conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+                columns, rows = _fetch(conn, sql, max_rows)
+                conn.set_progress_handler(None, 0)
         except sqlite3.DataError as exc:  # SQLITE_TOOBIG: refused before the value was allocated
             raise Invalid(f"The query builds a value larger than {MAX_VALUE_BYTES // 2**20} MB ({exc}).") from None
         except sqlite3.OperationalError as exc:
@@ -146,22 +167,17 @@ class SQLiteConnector:
             raise Invalid(f"The database rejected the query: {exc}") from None
         except sqlite3.Error as exc:
             raise Invalid(f"The database rejected the query: {exc}") from None
-        finally:
-            conn.close()
         truncated = len(rows) > max_rows
         return QueryResult(columns, [[json_value(v) for v in r] for r in rows[:max_rows]], truncated)
 
     async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:
         def sample():
-            conn = self._connect()
-            try:
+            with self._pool.connection() as conn:
                 rows = conn.execute(f"SELECT DISTINCT {_quote(column)} FROM {_quote(table)} "
                                     f"WHERE {_quote(column)} IS NOT NULL LIMIT {int(limit) + 1}").fetchall()
-            finally:
-                conn.close()
             return None if len(rows) > limit else [str(r[0]) for r in rows]
 
         return await asyncio.to_thread(sample)
 
     async def close(self) -> None:
-        return None
+        self._pool.close()
