@@ -45,9 +45,19 @@ def _month_of(name: str) -> int:
     return MONTHS["sep" if name == "sept" else name[:3] if name[:3] in MONTHS and name not in MONTHS else name]
 
 
+# Every window rule needs a digit, a month or one of these words: most questions name none, and
+# are done with one search instead of two dozen.
+_MAY_HAVE_WINDOW = re.compile(r"\d|\b(?:ytd|today|yesterday|days?|weeks?|months?|quarters?|years?|"
+                              + _MONTH_RE[1:-1] + r")\b")
+_MAY_HAVE_BUCKET = re.compile(r"\b(?:month|year|week|day|quarter|monthly|yearly|annual|annually|weekly|daily|"
+                              r"quarterly|over time|trend)\b")
+
+
 def find_window(text: str, today: date) -> tuple[Window | None, str]:
     """The first date window in `text` and the text with that phrase removed."""
     t = text
+    if not _MAY_HAVE_WINDOW.search(t):
+        return None, text
     y = today.year
     rules: list[tuple[str, callable]] = [
         (r"\b(?:year to date|ytd|so far this year)\b", lambda m: Window(date(y, 1, 1), today + timedelta(1), "year to date")),
@@ -138,6 +148,8 @@ BUCKETS = [
 
 
 def find_bucket(text: str) -> tuple[str | None, str]:
+    if not _MAY_HAVE_BUCKET.search(text):
+        return None, text
     for pattern, unit in BUCKETS:
         m = re.search(pattern, text)
         if m:

@@ -150,6 +150,11 @@ class _Values:
 
 
 _values_of = IdentityMemo(_Values, max_items=20_000)
+# The words of a table's and its columns' names, with and without a plural s.
+_name_forms_of = IdentityMemo(lambda t: frozenset(
+    w for name in (t.name, *(c.name for c in t.columns))
+    for w in _TOKEN.findall(name.lower().replace("_", " ")) for w in (w, w + "s", w.rstrip("s"))))
+_text_columns_of = IdentityMemo(lambda t: [c for c in t.columns if c.kind == "text" and (c.values or c.lookup)])
 
 
 def _column_hints(q: Question, table: Table, col: Column, values: Sequence[str]) -> list[ValueHint]:
@@ -207,9 +212,9 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
     if not q.raw:
         return []
     # A capitalised "Airport" names the airports table, not a value that has the word in it.
-    q.names -= {w for t in schema.tables for name in (t.name, *(c.name for c in t.columns))
-                for w in _TOKEN.findall(name.lower().replace("_", " ")) for w in (w, w + "s", w.rstrip("s"))}
-    columns = [(t, c) for t in schema.tables for c in t.columns if c.kind == "text" and (c.values or c.lookup)]
+    if q.names:
+        q.names -= set().union(*(_name_forms_of(t) for t in schema.tables))
+    columns = [(t, c) for t in schema.tables for c in _text_columns_of(t)]
 
     async def hints_of(table: Table, col: Column) -> list[ValueHint]:
         values = col.values
