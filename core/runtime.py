@@ -48,7 +48,7 @@ class Core:
         self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,
                                  training=self.training, llm=self.llm, settings=settings)
         self.history = QueryHistory(self.store)
-        self.canvas = CanvasService(self.store, self.pipeline, self.datasources)
+        self.canvas = CanvasService(self.store, self.pipeline, self.datasources, lease=settings.turn_lease)
         self.tables = TableService(self.store, self.llm)
         self.providers = ProviderService(self.store, self.llm, self.box)
         self.generated_admin_key: str | None = None

@@ -36,3 +36,6 @@ class CanvasNode(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    # While `running`: the instance running it and until when (renewed as it runs; core/canvas/runs.py).
+    run_owner: str | None = None
+    run_until: datetime | None = None

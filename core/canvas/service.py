@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from sqlmodel import select
 
 from tabletalk.core.canvas.models import Canvas, CanvasNode
+from tabletalk.core.canvas.runs import NodeRuns
 from tabletalk.core.errors import Invalid, NotFound, TableTalkError
 from tabletalk.core.nlq.answer import fmt, template_answer
 from tabletalk.core.nlq.charts import choose_chart, render_png
@@ -60,10 +61,11 @@ def topological_order(nodes: dict[str, list[str]]) -> list[str]:
 
 
 class CanvasService:
-    def __init__(self, store: Store, pipeline: Pipeline, datasources):
+    def __init__(self, store: Store, pipeline: Pipeline, datasources, *, lease: float = 30.0):
         self.store = store
         self.pipeline = pipeline
         self.datasources = datasources
+        self.runs = NodeRuns(store, lease)  # a node left `running` by a dead instance is failed when read
         self._detached: set[asyncio.Task] = set()  # runs whose listener left before they ended
 
     # --- canvases ---------------------------------------------------------------------------
@@ -115,14 +117,17 @@ class CanvasService:
     # --- nodes ------------------------------------------------------------------------------
     async def nodes(self, canvas_id: str) -> list[CanvasNode]:
         async with self.store.session() as s:
-            return list((await s.exec(select(CanvasNode).where(CanvasNode.canvas_id == canvas_id)
-                                      .order_by(CanvasNode.created_at))).all())
+            nodes = list((await s.exec(select(CanvasNode).where(CanvasNode.canvas_id == canvas_id)
+                                       .order_by(CanvasNode.created_at))).all())
+        await self.runs.settle(nodes)
+        return nodes
 
     async def node(self, canvas_id: str, node_id: str) -> CanvasNode:
         async with self.store.session() as s:
             node = await s.get(CanvasNode, node_id)
         if node is None or node.canvas_id != canvas_id:
             raise NotFound(f"Node '{node_id}' does not exist in canvas '{canvas_id}'.")
+        await self.runs.settle([node])
         return node
 
     async def _check_edges(self, canvas_id: str, node_id: str | None, parent_ids: list[str]) -> None:
@@ -208,7 +213,8 @@ class CanvasService:
 
     async def _execute(self, canvas: Canvas, node: CanvasNode, parents: list[CanvasNode], emit,
                        principal: Principal | None) -> bool:
-        await self._save(node, status="running", started_at=utcnow(), error=None)
+        await self._save(node, status="running", started_at=utcnow(), error=None, **self.runs.lease())
+        self.runs.started()
         try:
             not_ready = [p.id for p in parents if p.status != "completed"]
             if not_ready:
@@ -227,6 +233,8 @@ class CanvasService:
             await self._save(node, status="failed", error=f"Internal error: {type(exc).__name__}", completed_at=utcnow())
             await emit({"type": "error", "error": "Internal error while running the node."})
             return False
+        finally:
+            self.runs.ended()
         await self._save(node, status="completed", data=data, completed_at=utcnow())
         await emit({"type": "complete", "data": data})
         return True
@@ -236,6 +244,7 @@ class CanvasService:
         for task in list(self._detached):
             task.cancel()
         await asyncio.gather(*self._detached, return_exceptions=True)
+        await self.runs.close()
 
     async def _compute(self, canvas: Canvas, node: CanvasNode, parents: list[CanvasNode], emit,
                        principal: Principal) -> dict:

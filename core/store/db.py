@@ -90,6 +90,9 @@ MIGRATIONS: list[Migration] = [
         add_column_if_missing("messages", "lease_owner", "VARCHAR"),
         add_column_if_missing("messages", "lease_until", DateTime()),
         add_column_if_missing("messages", "turn", "JSON"))),
+    Migration(22, "canvas nodes carry the lease of the instance running them", steps(
+        add_column_if_missing("canvas_nodes", "run_owner", "VARCHAR"),
+        add_column_if_missing("canvas_nodes", "run_until", DateTime()))),
 ]
 
 

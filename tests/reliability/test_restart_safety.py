@@ -225,3 +225,41 @@ async def test_kill_mid_feishu_answer_the_progress_card_is_patched_after_restart
     assert progress["message_id"] == event["event"]["message"]["message_id"]
     assert patch["message_id"] in fs.shown and answer != "Working on it…" and "ask again" not in answer, answer
     assert len(fs.called("reply")) == 1 and fs.texts() == [answer]  # the progress card was patched, nothing sent anew
+
+
+async def test_kill_mid_canvas_run_the_node_is_not_left_running_and_runs_again(tmp_path):
+    port = _port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+    async with FakeOpenAI(latency=60) as llm:  # the model never answers before the kill
+        llm.default = lambda body: SQL
+        proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
+        try:
+            async with aiohttp.ClientSession(headers=ADMIN) as s:
+                ds = (await (await s.get(f"{base}/datasources")).json())["items"][0]["id"]
+                cv = (await (await s.post(f"{base}/canvas", json={"name": "Board", "datasource_id": ds})).json())["id"]
+                node = (await (await s.post(f"{base}/canvas/{cv}/nodes", json={
+                    "type": "data", "question": "Which customers churned from the zorblax segment?"})).json())["id"]
+                child = (await (await s.post(f"{base}/canvas/{cv}/nodes", json={"type": "chart", "parent_ids": [node]})).json())["id"]
+                running = asyncio.create_task(s.post(f"{base}/canvas/{cv}/nodes/{node}/run"))
+                await _until(lambda: asyncio.sleep(0, bool(llm.requests)), "the model was never asked", 60)
+                assert (await (await s.get(f"{base}/canvas/{cv}/nodes/{node}")).json())["status"] == "running"
+                _kill(proc)
+                await asyncio.gather(running, return_exceptions=True)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        llm.latency = 0
+        proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
+        try:
+            async with aiohttp.ClientSession(headers=ADMIN) as s:
+                async def settled():
+                    body = await (await s.get(f"{base}/canvas/{cv}/nodes/{node}")).json()
+                    return body if body["status"] != "running" else None
+
+                left = await _until(settled, "the node stayed running after the restart", 30)
+                refreshed = await (await s.post(f"{base}/canvas/{cv}/nodes/batch-refresh", json={"node_ids": [node]})).json()
+        finally:
+            _stop(proc)
+    assert left["status"] == "failed" and left["error"] == "Interrupted by a restart; run it again.", left
+    assert refreshed["order"] == [node, child]
+    assert [n["status"] for n in refreshed["nodes"]] == ["completed", "completed"], refreshed

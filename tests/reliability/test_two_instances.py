@@ -88,3 +88,42 @@ async def test_a_restarting_instance_leaves_the_other_instances_turns_alone(tmp_
             await a.close()
             await b.close()
     assert [(m["role"], m["status"]) for m in body["messages"]] == [("human", "success"), ("assistant", "success")]
+
+
+async def test_a_restarting_instance_leaves_the_other_instances_canvas_runs_alone(tmp_path, pg_url):
+    """B restarts and reads a node A is running: A's run holds a live lease, so B leaves it `running`
+    (never failed under A), and A's result is stored."""
+    from tests.fakes.openai_server import FakeOpenAI
+
+    async with FakeOpenAI(latency=6) as llm:
+        llm.default = lambda body: "```sql\nSELECT COUNT(*) AS n FROM orders\n```"
+        shared = {"TABLETALK_DATABASE_URL": pg_url, "TABLETALK_SECRET_KEY": Fernet.generate_key().decode(),
+                  "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "x", "TABLETALK_TURN_LEASE": "2"}
+        a = TestServer(create_app(make_settings(tmp_path / "a", **shared)))
+        await a.start_server()
+        b = TestServer(create_app(make_settings(tmp_path / "b", **shared)))
+        await b.start_server()
+        try:
+            async with aiohttp.ClientSession(headers=ADMIN) as http:
+                base_a = str(a.make_url("/api/v1"))
+                ds = (await (await http.get(f"{base_a}/datasources")).json())["items"][0]["id"]
+                cv = (await (await http.post(f"{base_a}/canvas", json={"name": "B", "datasource_id": ds})).json())["id"]
+                node = (await (await http.post(f"{base_a}/canvas/{cv}/nodes", json={
+                    "type": "data", "question": "Which customers churned from the zorblax segment?"})).json())["id"]
+                running = asyncio.create_task(http.post(f"{base_a}/canvas/{cv}/nodes/{node}/run"))
+                while not llm.requests:  # A is running the node
+                    await asyncio.sleep(0.05)
+                await b.close()
+                b = TestServer(create_app(make_settings(tmp_path / "b", **shared)))
+                await b.start_server()
+                seen = []
+                for _ in range(8):  # four seconds, two leases: A renews, B's reads fail nothing
+                    seen.append((await (await http.get(f"{b.make_url('/api/v1')}/canvas/{cv}/nodes/{node}")).json())["status"])
+                    await asyncio.sleep(0.5)
+                await (await running).read()
+                done = await (await http.get(f"{b.make_url('/api/v1')}/canvas/{cv}/nodes/{node}")).json()
+        finally:
+            await a.close()
+            await b.close()
+    assert seen == ["running"] * 8, seen
+    assert done["status"] == "completed" and done["data"]["dataframe"]["data"], done
