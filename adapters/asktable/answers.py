@@ -65,7 +65,7 @@ async def _ask(request: web.Request, kind: str, body: SqlCreate | AnswerCreate, 
               execute=kind == "q2a", max_rows=getattr(body, "max_rows", None) or None,
               principal=Principal.of_key(key_of(request)))
     answer = await core.pipeline.run(ask, kind)
-    row = await core.history.record(kind, ask, answer, owner_key_id=key_of(request).id, **extra)
+    row = HistoryRecord(**await core.history.record(kind, ask, answer, owner_key_id=key_of(request).id, **extra))
     return json_response(record_out(row), status=502 if answer.upstream_failed else 200)
 
 

@@ -48,15 +48,16 @@ class QueryHistory:
         self._flushing = asyncio.Lock()
 
     async def record(self, kind: str, ask: Ask, answer: Answer, *, owner_key_id: str | None = None,
-                     **request) -> HistoryRecord:
-        """Store one result; `request` adds what the caller asked beyond the `Ask` (e.g. with_json)."""
+                     **request) -> dict:
+        """Store one result; `request` adds what the caller asked beyond the `Ask` (e.g. with_json).
+        Returns the row as stored (`HistoryRecord(**row)` for the model object)."""
         asked = {k: getattr(ask, k) for k in _REQUEST_FIELDS}
         row = {"id": answer.id, "kind": kind, "datasource_id": ask.datasource_id, "owner_key_id": owner_key_id,
                "request": {**asked, **request}, "answer": answer.to_dict(kind), "created_at": utcnow()}
         self._pending.append(row)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
-        return HistoryRecord(**row)
+        return row
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(FLUSH_AFTER)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from tabletalk.core.errors import Invalid
 from tabletalk.core.llm.client import LLMClient
@@ -53,6 +54,7 @@ def tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+@lru_cache(maxsize=64)
 def _rules(dialect: str, today: date) -> str:
     name = DIALECT_NAMES.get(dialect, dialect)
     return (

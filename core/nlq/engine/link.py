@@ -57,6 +57,7 @@ class SchemaIndex:
     edges: dict = field(default_factory=dict)         # table name -> [(t1, c1, t2, c2)]
     link_tables: set = field(default_factory=set)
     max_span: int = 3
+    span_words: frozenset = frozenset()  # every word of a form longer than one word (and of phrases)
 
     @classmethod
     def build(cls, schema: Schema) -> "SchemaIndex":
@@ -83,6 +84,8 @@ class SchemaIndex:
             ix._index_table(t)
         longest = max((len(k) for d in (ix.table_forms, ix.column_forms, ix.value_forms) for k in d), default=1)
         ix.max_span = max(4, min(MAX_SPAN, longest))  # operator phrases are at most four words
+        ix.span_words = _PHRASE_WORDS | {w for d in (ix.table_forms, ix.column_forms, ix.value_forms)
+                                         for k in d if len(k) > 1 for w in k}
         return ix
 
     def _implicit_edges(self) -> None:
@@ -198,10 +201,25 @@ def _value_hits(ix: SchemaIndex, words: tuple[str, ...]) -> list:
     return ix.value_forms.get(tuple(w.lower() for w in words), [])
 
 
+# Words of the operator phrases and superlatives longer than one word ("more than", "the most").
+_PHRASE_WORDS = frozenset(w for p in (*PHRASES, *SUPERLATIVES) if " " in p for w in (*p.split(), "the"))
+
+
+def _longest_span(tokens: list[Token], i: int, ix: SchemaIndex) -> int:
+    """How many tokens from i could belong to one multi-word form: each must be a word of one."""
+    words, top, run = ix.span_words, min(ix.max_span, len(tokens) - i), 0
+    while run < top:
+        t = tokens[i + run]
+        if not (t.text in words or t.stem in words or root(t.stem) in words):
+            break
+        run += 1
+    return max(1, run)
+
+
 def _match_at(tokens: list[Token], i: int, ix: SchemaIndex) -> Item:
     n = len(tokens)
     best: Item | None = None
-    for length in range(min(ix.max_span, n - i), 0, -1):
+    for length in range(_longest_span(tokens, i, ix), 0, -1):
         span = tokens[i:i + length]
         if any(t.literal is not None for t in span) or (length > 1 and any(t.number is not None and not t.text.isalpha() for t in span)):
             continue
