@@ -34,6 +34,7 @@ class HistoryRecord(SQLModel, table=True):
 
 
 FLUSH_AFTER = 0.05  # seconds a result waits so that a burst of answers is stored in one transaction
+BATCH_ROWS = 50  # rows per INSERT: their JSON is encoded on the event loop, so a big burst goes in slices
 
 
 class QueryHistory:
@@ -73,7 +74,8 @@ class QueryHistory:
                 rows, self._pending = self._pending, []
                 try:
                     async with self.store.engine.begin() as conn:
-                        await conn.execute(insert(HistoryRecord.__table__), rows)
+                        for i in range(0, len(rows), BATCH_ROWS):
+                            await conn.execute(insert(HistoryRecord.__table__), rows[i:i + BATCH_ROWS])
                 except BaseException:
                     self._pending[:0] = rows
                     raise
