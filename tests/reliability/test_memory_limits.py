@@ -3,6 +3,7 @@ canvas sql nodes building 900 MB values once peaked at 4.2 GB and ran 31 s under
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -103,13 +104,87 @@ async def test_server_engines_stop_an_oversized_result_early(pg_url, mysql_url):
             await conn.close()
 
 
+# One value built far past any memory limit, from a few bytes of SQL: DuckDB allocates such values
+# outside its buffer manager, so memory_limit alone let repeat('x', 900000000) take 1.8 GB and 35 s.
+NESTED_REPLACE = "'x'"
+for _ in range(9):
+    NESTED_REPLACE = f"replace({NESTED_REPLACE}, 'x', 'xxxxxxxxxx')"
+DUCKDB_HOGS = ["SELECT repeat('x', 900000000) AS v",
+               "SELECT length(repeat('x', 900000000)) AS n",
+               "SELECT length(lpad('x', 900000000, 'y')) AS n",
+               "SELECT length(rpad('x', 900000000, 'y')) AS n",
+               "SELECT length(printf('%900000000d', 1)) AS n",
+               "SELECT length(format('{:>900000000}', 'x')) AS n",
+               f"SELECT length({NESTED_REPLACE}) AS n",
+               "SELECT len(repeat([1, 2, 3], 300000000)) AS n",
+               "SELECT len(list_resize([1], 900000000)) AS n",
+               "SELECT len(range(900000000)) AS n",
+               "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 900000) "
+               "SELECT length(string_agg(repeat('x', 1000), '')) AS n FROM c",
+               "WITH RECURSIVE t(s, i) AS (SELECT 'x', 0 UNION ALL SELECT s || s, i + 1 FROM t WHERE i < 30) "
+               "SELECT max(length(s)) FROM t"]
+
+
+def _reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from the current RSS
+
+
+async def test_duckdb_single_value_hogs_are_stopped_fast_with_bounded_memory(tmp_path):
+    import time
+
+    from tabletalk.core.datasources.base import connector_for
+    from tabletalk.core.datasources.files import GRACE
+    from tabletalk.core.errors import Upstream
+
+    (tmp_path / "shop.csv").write_text("city,sales\nBerlin,10\nParis,5\n")
+    conn = connector_for("csv", {"path": str(tmp_path / "shop.csv")})
+    await conn.introspect()
+    outcomes = []
+    try:
+        for sql in DUCKDB_HOGS:
+            _reset_peak_rss()
+            before = _peak_rss_mb(os.getpid())
+            started = time.monotonic()
+            try:
+                result = await conn.execute(sql, timeout=3)
+                outcome = f"answered {str(result.data)[:40]}"
+            except (Invalid, Upstream) as exc:
+                outcome = exc.detail
+            worker = conn._worker  # noqa: SLF001 - the DuckDB process the query ran in
+            worker_peak = _peak_rss_mb(worker.proc.pid) if worker.alive else 0.0
+            outcomes.append((sql[:50], round(time.monotonic() - started, 1), round(_peak_rss_mb(os.getpid()) - before),
+                             round(worker_peak), worker.address_space_mb, outcome[:70]))
+        ordinary = await conn.execute("SELECT city, SUM(sales) FROM shop GROUP BY city ORDER BY city")
+    finally:
+        await conn.close()
+    print(*outcomes, sep="\n")
+    for sql, seconds, service_growth, worker_peak, ceiling, outcome in outcomes:
+        assert outcome.startswith(("The query needs more memory", "The query took longer")), (sql, outcome)
+        assert seconds <= 3 + GRACE + 1 and service_growth < 50 and worker_peak < ceiling, (sql, seconds, service_growth, worker_peak)
+    assert ordinary.data == [["Berlin", 10], ["Paris", 5]]  # and the datasource still answers
+
+
 def test_duckdb_files_run_under_a_memory_limit(tmp_path):
     import duckdb
 
-    from tabletalk.core.datasources.files import _sealed
+    from tabletalk.core.datasources.duckdb_worker import sealed
 
-    db = _sealed(duckdb.connect(":memory:"))
+    db = sealed(duckdb.connect(":memory:"))
     limit = db.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert limit.endswith("MiB") and float(limit.split()[0]) <= 1024, limit
     with pytest.raises(duckdb.OutOfMemoryException):
         db.execute("SELECT length(string_agg(repeat('x', 100000), '')) FROM range(20000)").fetchall()
+
+
+async def test_duckdb_process_does_not_inherit_the_services_secrets(tmp_path, monkeypatch):
+    from tabletalk.core.datasources.base import connector_for
+
+    monkeypatch.setenv("TABLETALK_ADMIN_KEY", "admin-s3cret")
+    (tmp_path / "shop.csv").write_text("city\nBerlin\n")
+    conn = connector_for("csv", {"path": str(tmp_path / "shop.csv")})
+    try:
+        await conn.introspect()
+        environ = Path(f"/proc/{conn._worker.proc.pid}/environ").read_bytes()  # noqa: SLF001
+    finally:
+        await conn.close()
+    assert b"admin-s3cret" not in environ and b"TABLETALK_ADMIN_KEY" not in environ
