@@ -84,15 +84,17 @@ async def _burst(s, url: str, headers: dict, body: dict, n: int) -> tuple[float,
     return time.perf_counter() - t0, sum(1 for r in results if r is not True)
 
 
-async def _lag_ms(port: int, workers: int) -> float:
-    """The largest loop lag any worker saw in the last ten seconds: each fresh connection lands on
-    one worker (SO_REUSEPORT), so ask over many and take the worst."""
-    lags = []
+async def _lag_ms(port: int, workers: int) -> tuple[float, float]:
+    """The largest loop lag and garbage-collection pause any worker saw in the last ten seconds:
+    each fresh connection lands on one worker (SO_REUSEPORT), so ask over many, take the worst."""
+    lags, pauses = [], []
     for _ in range(8 * workers):
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
             async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
-                lags.append((await r.json()).get("loop_lag_max_ms", float("nan")))
-    return max(lags)
+                health = await r.json()
+                lags.append(health.get("loop_lag_max_ms", float("nan")))
+                pauses.append(health.get("gc_pause_max_ms", float("nan")))
+    return max(lags), max(pauses)
 
 
 async def _main(workers: int) -> dict:
@@ -126,7 +128,7 @@ async def _main(workers: int) -> dict:
                 cpu0 = _family_cpu_s(service.pid)
                 wall, errors = await _burst(s, url, headers, body, N)
                 cpu = (_family_cpu_s(service.pid) - cpu0) / N * 1000
-                lag = await _lag_ms(port, workers)
+                lag, gc_pause = await _lag_ms(port, workers)
                 goal_cpu = 1.0 if ideal else 0.5
                 rows += [
                     {"metric": f"{N} concurrent {label} q2a wall", "value": round(wall, 2), "unit": "s",
@@ -138,6 +140,7 @@ async def _main(workers: int) -> dict:
                     {"metric": f"{label} errors", "value": errors, "unit": "requests", "goal": "0", "met": errors == 0},
                     {"metric": f"{label} largest event-loop lag", "value": lag, "unit": "ms", "goal": "<= 50 ms",
                      "met": lag <= 50},
+                    {"metric": f"{label} longest garbage-collection pause", "value": gc_pause, "unit": "ms"},
                 ]
         rows.append({"metric": "service memory high-water (VmHWM)", "value": round(_rss_kb(service.pid) / 1024), "unit": "MiB"})
     finally:

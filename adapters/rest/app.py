@@ -52,7 +52,8 @@ def route_modules() -> tuple[list, list]:
 @public
 async def healthz(request: web.Request) -> web.Response:
     """Open: liveness, plus the worst event-loop lag of the last ten seconds (no secrets)."""
-    return json_response({"status": "ok", "loop_lag_max_ms": request.app[LOOP_LAG].max_ms()})
+    lag = request.app[LOOP_LAG]
+    return json_response({"status": "ok", "loop_lag_max_ms": lag.max_ms(), "gc_pause_max_ms": lag.gc_max_ms()})
 
 
 def create_app(settings: Settings | None = None, *, core: Core | None = None) -> web.Application:

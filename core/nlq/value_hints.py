@@ -225,10 +225,19 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
             hints = await _confirmed(hints, table, col, schema.dialect, lookup) if lookup else []
         return hints
 
-    # Database reads run side by side, so a question waits for one lookup's timeout at most.
+    def reads_database(col: Column) -> bool:
+        return lookup is not None and (col.lookup or (filtered and bool(col.values)))
+
+    def from_index(table: Table, col: Column) -> list[ValueHint]:
+        hints = _column_hints(q, table, col, col.values)
+        return [] if hints and filtered and col.values else hints  # unconfirmable without a lookup
+
+    # Database reads run side by side, so a question waits for one lookup's timeout at most; columns
+    # answered from the index alone need no task.
     looked = {id(c) for _, c in [tc for tc in columns if tc[1].lookup][:LOOKUP_COLUMNS]}
     chosen = [(t, c) for t, c in columns if not c.lookup or id(c) in looked]
-    out = [h for hints in await asyncio.gather(*(hints_of(t, c) for t, c in chosen)) for h in hints]
+    read = iter(await asyncio.gather(*(hints_of(t, c) for t, c in chosen if reads_database(c))))
+    out = [h for t, c in chosen for h in (next(read) if reads_database(c) else from_index(t, c))]
     if len(out) > MAX_HINTS:
         keep = set(sorted(range(len(out)), key=lambda i: (-out[i].score, i))[:MAX_HINTS])
         out = [h for i, h in enumerate(out) if i in keep]

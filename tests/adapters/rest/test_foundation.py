@@ -27,6 +27,21 @@ async def test_healthz_needs_no_key(client):
     assert (await resp.json())["status"] == "ok"
 
 
+async def test_healthz_reports_the_loop_lag_and_a_collection_pause(client):
+    import gc
+    import time
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < 0.12:  # hold the loop past its 50 ms tick
+        pass
+    junk = [[i] for i in range(200_000)]  # a full collection over many objects takes a moment
+    gc.collect()
+    del junk
+    health = await (await client.get("/healthz")).json()
+    assert health["loop_lag_max_ms"] >= 50
+    assert health["gc_pause_max_ms"] > 0
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}])
 async def test_missing_or_wrong_key_is_401_with_detail(client, headers):
     resp = await client.get("/api/v1/datasources", headers=headers)
