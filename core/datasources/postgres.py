@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import asyncpg
@@ -13,9 +14,11 @@ from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
 
 
-# The server went away or ended our sessions (restart, pg_terminate_backend, a dropped network).
+# The server went away or ended our sessions (restart, pg_terminate_backend, a dropped network), or
+# the driver's connection is in a state it cannot go on from: after a terminated backend, asyncpg may
+# raise InternalClientError ("cannot switch to state 15; another operation is in progress").
 _LOST_CONNECTION = (OSError, asyncpg.InterfaceError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
-                    asyncpg.exceptions.OperatorInterventionError)
+                    asyncpg.exceptions.OperatorInterventionError, asyncpg.InternalClientError)
 WORK_MEM = "32MB"  # per sort/hash step of a query before it spills to disk
 FETCH_BATCH = 100
 
@@ -89,6 +92,25 @@ class PostgresConnector:
                     raise self._failure(exc) from None
             return self._pool
 
+    @contextlib.asynccontextmanager
+    async def _connection(self, timeout: float | None = None):
+        """A pooled connection; driver and server errors become the user's errors. A lost connection
+        expires the whole pool (every pooled connection may be dead), so the next query reconnects."""
+        pool = await self._pool_()
+        try:
+            async with pool.acquire() as conn:
+                yield conn
+        except asyncpg.QueryCanceledError:
+            stopped = f"took longer than {timeout:g} s and " if timeout else ""
+            raise Upstream(f"The query {stopped}was stopped.") from None
+        except _LOST_CONNECTION as exc:
+            await pool.expire_connections()
+            if isinstance(exc, asyncpg.InternalClientError):  # the driver's state text tells a user nothing
+                raise Upstream(f"The connection to PostgreSQL at {self.where} was lost mid-query; ask again.") from None
+            raise self._failure(exc) from None
+        except asyncpg.PostgresError as exc:
+            raise Invalid(f"The database rejected the query: {str(exc).splitlines()[0]}") from None
+
     async def test(self) -> str:
         try:
             conn = await asyncpg.connect(**self._connect_kwargs())
@@ -101,8 +123,7 @@ class PostgresConnector:
         return f"Connected (PostgreSQL {version})"
 
     async def introspect(self) -> list[Table]:
-        pool = await self._pool_()
-        async with pool.acquire() as conn:
+        async with self._connection() as conn:
             cols = await conn.fetch(_INTROSPECT, self.schema)
             keys = await conn.fetch(_KEYS, self.schema)
             views = {r["table_name"]: r["view_definition"] for r in await conn.fetch(
@@ -125,35 +146,25 @@ class PostgresConnector:
 
     async def execute(self, sql: str, *, max_rows: int = 1000, timeout: float = 30.0) -> QueryResult:
         checked = read_only_sql(sql, self.dialect)
-        pool = await self._pool_()
-        try:
-            async with pool.acquire() as conn:
-                async with conn.transaction(readonly=True):
-                    await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}; "
-                                       f"SET LOCAL work_mem = '{WORK_MEM}'")
-                    stmt = await conn.prepare(checked)
-                    attrs = stmt.get_attributes()
-                    cursor, rows = await stmt.cursor(), []
-                    while len(rows) <= max_rows:  # in batches, so an oversized result stops early
-                        batch = await cursor.fetch(min(FETCH_BATCH, max_rows + 1 - len(rows)))
-                        rows += batch
-                        check_result_size(rows)
-                        if not batch:
-                            break
-        except asyncpg.QueryCanceledError:
-            raise Upstream(f"The query took longer than {timeout:g} s and was stopped.") from None
-        except _LOST_CONNECTION as exc:
-            await pool.expire_connections()  # every pooled connection may be dead: the next query reconnects
-            raise self._failure(exc) from None
-        except asyncpg.PostgresError as exc:
-            raise Invalid(f"The database rejected the query: {str(exc).splitlines()[0]}") from None
+        async with self._connection(timeout) as conn:
+            async with conn.transaction(readonly=True):
+                await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}; "
+                                   f"SET LOCAL work_mem = '{WORK_MEM}'")
+                stmt = await conn.prepare(checked)
+                attrs = stmt.get_attributes()
+                cursor, rows = await stmt.cursor(), []
+                while len(rows) <= max_rows:  # in batches, so an oversized result stops early
+                    batch = await cursor.fetch(min(FETCH_BATCH, max_rows + 1 - len(rows)))
+                    rows += batch
+                    check_result_size(rows)
+                    if not batch:
+                        break
         columns = [a.name for a in attrs]
         return QueryResult(columns, [[json_value(v) for v in r] for r in rows[:max_rows]], len(rows) > max_rows)
 
     async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:
         t, c = '"' + table.replace('"', '""') + '"', '"' + column.replace('"', '""') + '"'
-        pool = await self._pool_()
-        async with pool.acquire() as conn:
+        async with self._connection() as conn:
             rows = await conn.fetch(f'SELECT DISTINCT {c}::text AS v FROM "{self.schema}".{t} WHERE {c} IS NOT NULL LIMIT {int(limit) + 1}')
         return None if len(rows) > limit else [r["v"] for r in rows]
 
