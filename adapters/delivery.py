@@ -31,11 +31,17 @@ class Deliveries:
         self.identities = Identities(self)
         self.tokens: dict[str, tuple] = {}  # cached platform access tokens (Feishu tenant_access_token)
 
-    def start(self, bot_id: str, work: Awaitable[None], *, label: str) -> asyncio.Task:
+    def start(self, bot_id: str, work: Awaitable[None], *, label: str,
+              first: Callable[[], Awaitable[bool]] | None = None) -> asyncio.Task:
+        """Run `work` in the background. With `first` (the dispatcher's dedup of the event id), it
+        runs only for the first delivery: the dedup write happens here, after the webhook has
+        acknowledged, because under load it queues behind the answers' own writes to the store."""
         limit = self._limits.setdefault(bot_id, asyncio.Semaphore(PER_BOT_CONCURRENCY))
 
         async def run():
             try:
+                if first is not None and not await first():
+                    return  # a redelivery: already answered or being answered
                 async with limit:
                     await work
             except asyncio.CancelledError:

@@ -130,14 +130,20 @@ async def feishu_event(request: web.Request) -> web.Response:
     known = peek_identity(request.app, "feishu", channel)
     if event["message"].get("chat_type") == "p2p" or known is not None:
         msg = to_incoming(bot.id, event, event_id, known)
-        if msg is not None and event_id and await dispatcher.first_delivery("feishu", bot.id, event_id):
-            deliveries(request.app).start(bot.id, answer(request.app, dispatcher, bot, msg), label=f"feishu:{event_id}")
-    elif event_id and await dispatcher.first_delivery("feishu", bot.id, event_id):
+        if msg is not None and event_id:
+            deliveries(request.app).start(bot.id, answer(request.app, dispatcher, bot, msg), label=f"feishu:{event_id}",
+                                          first=_first(dispatcher, bot, event_id))
+    elif event_id:
         # Whether a group message mentions this bot needs its open_id, still being looked up: decide later.
         learn_identity(request.app, "feishu", channel)
         deliveries(request.app).start(bot.id, _when_known(request.app, dispatcher, bot, event, event_id),
-                                      label=f"feishu:{event_id}")
+                                      label=f"feishu:{event_id}", first=_first(dispatcher, bot, event_id))
     return json_response({"ok": True})
+
+
+def _first(dispatcher, bot, event_id: str):
+    """The dedup of an event, run after the ack (adapters/delivery.py)."""
+    return lambda: dispatcher.first_delivery("feishu", bot.id, event_id)
 
 
 async def _when_known(app: web.Application, dispatcher, bot, event: dict, event_id: str) -> None:

@@ -70,14 +70,20 @@ async def slack_webhook(request: web.Request) -> web.Response:
         me = peek_identity(request.app, "slack", channel)
         if me is None and needs_identity(event):
             # A reply in some thread: whether the bot started it needs its user id, still being looked up.
-            if event_id and await dispatcher.first_delivery("slack", bot.id, event_id):
+            if event_id:
                 deliveries(request.app).start(bot.id, _when_known(request.app, dispatcher, bot, event, event_id),
-                                              label=f"slack:{event_id}")
+                                              label=f"slack:{event_id}", first=_first(dispatcher, bot, event_id))
             return json_response({"ok": True})
         msg = to_incoming(bot.id, event, event_id, me)
-        if msg is not None and event_id and await dispatcher.first_delivery("slack", bot.id, event_id):
-            deliveries(request.app).start(bot.id, answer(dispatcher, bot, msg), label=f"slack:{event_id}")
+        if msg is not None and event_id:
+            deliveries(request.app).start(bot.id, answer(dispatcher, bot, msg), label=f"slack:{event_id}",
+                                          first=_first(dispatcher, bot, event_id))
     return json_response({"ok": True})
+
+
+def _first(dispatcher, bot, event_id: str):
+    """The dedup of an event, run after the ack (adapters/delivery.py)."""
+    return lambda: dispatcher.first_delivery("slack", bot.id, event_id)
 
 
 async def _when_known(app: web.Application, dispatcher, bot, event: dict, event_id: str) -> None:

@@ -52,8 +52,8 @@ async def _slash_command(app: web.Application, dispatcher, bot, form: dict) -> w
     trigger = form.get("trigger_id") or ""
     msg = IncomingMessage(bot_id=bot.id, platform="slack", user=user, chat=chat, text=question, thread=None,
                           event_id=f"command:{trigger}", is_group=not chat.startswith("D"), user_name=form.get("user_name"))
-    if not trigger or await dispatcher.first_delivery("slack", bot.id, msg.event_id):
-        deliveries(app).start(bot.id, _answer_command(dispatcher, bot, msg, url), label=f"slack:{msg.event_id}")
+    first = (lambda: dispatcher.first_delivery("slack", bot.id, msg.event_id)) if trigger else None
+    deliveries(app).start(bot.id, _answer_command(dispatcher, bot, msg, url), label=f"slack:{msg.event_id}", first=first)
     return _ephemeral("Working on it…")
 
 

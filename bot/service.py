@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +9,7 @@ from sqlmodel import select
 
 from tabletalk.bot.config import BotConfig, BotPatch, require_webhook_secrets
 from tabletalk.config.bots import ConfigFileError, bot_files, load_bot_file
+from tabletalk.core.cache import TtlCache
 from tabletalk.core.errors import Conflict
 from tabletalk.core.runtime import Core
 from tabletalk.core.secrets import merge_secrets, redact
@@ -38,7 +38,8 @@ class BotService:
     def __init__(self, core: Core):
         self.core = core
         self.store = core.store
-        self._cache: dict[str, tuple[float, BotConfig]] = {}
+        # Read on every webhook before its ack: one load for all callers, the old value served meanwhile.
+        self._cache: TtlCache[BotConfig] = TtlCache(_TTL)
 
     async def _resolve_datasources(self, refs: list[str]) -> list[str]:
         return [(await self.core.datasources.find(ref)).id for ref in refs]
@@ -64,7 +65,7 @@ class BotService:
                 await s.commit()
             except IntegrityError:  # a concurrent create with the same id committed first
                 raise Conflict(f"A bot with id '{cfg.id}' already exists.") from None
-        self._cache.pop(cfg.id, None)
+        self._cache.pop(cfg.id)
         return bot
 
     async def get_row(self, bot_id: str) -> Bot:
@@ -72,16 +73,15 @@ class BotService:
 
     async def config(self, bot_id: str) -> BotConfig:
         """The bot with decrypted channel secrets (for adapters), cached briefly."""
-        hit = self._cache.get(bot_id)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
+        return await self._cache.get(bot_id, lambda: self._load_config(bot_id))
+
+    async def _load_config(self, bot_id: str) -> BotConfig:
         bot = await self.get_row(bot_id)
         cfg = BotConfig.model_validate({
             "id": bot.id, "name": bot.name, "datasource_ids": bot.datasource_ids, "welcome_message": bot.welcome_message,
             "sample_questions": bot.sample_questions, "max_rows": bot.max_rows, "access": bot.access,
             "channels": self.core.box.open(bot.channels), "group_privacy": bot.group_privacy})
         cfg.source_file = bot.source_file
-        self._cache[bot_id] = (time.monotonic() + _TTL, cfg)
         return cfg
 
     async def for_datasource(self, datasource_id: str) -> BotConfig:
@@ -114,7 +114,7 @@ class BotService:
             row.modified_at = utcnow()
             s.add(row)
             await s.commit()
-        self._cache.pop(bot_id, None)
+        self._cache.pop(bot_id)
         return row
 
     async def delete(self, bot_id: str) -> None:
@@ -124,7 +124,7 @@ class BotService:
         async with self.store.session() as s:
             await s.delete(await s.get(Bot, bot_id))
             await s.commit()
-        self._cache.pop(bot_id, None)
+        self._cache.pop(bot_id)
 
     async def load_files(self, paths: list[Path]) -> list[str]:
         """Upsert bots (and datasources) from YAML files. Returns error lines; a bad file is skipped."""
