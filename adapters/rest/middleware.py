@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from tabletalk.adapters.rest.http import API_KEY, json_response
 from tabletalk.core.auth import require_scope
 from tabletalk.core.errors import TableTalkError, shown_to
+from tabletalk.core.pacing import turn
 
 log = logging.getLogger("tabletalk.http")
 
@@ -54,6 +55,9 @@ def auth_middleware(keys_of, prefix: str = API_PREFIX):
         scope = getattr(route_handler, "__scope__", "priv_admin")
         if scope is None:
             return await handler(request)
+        # A burst of API requests is read a few per loop iteration (core/pacing.py), so that webhooks
+        # and health checks arriving meanwhile are answered between them.
+        await turn()
         key = await keys_of(request.app).authenticate(request.headers.get("Authorization"))
         request[API_KEY] = key
         # Unknown routes are 404 for any valid key, whatever their scope.
