@@ -69,27 +69,9 @@ async def serve_once(settings: Settings, host: str, port: int, *, reuse_port: bo
         await runner.cleanup()
 
 
-def event_loop_factory():
-    """uvloop when it is installed (it is a dependency on Linux and macOS): the same asyncio API with
-    about half the per-request overhead in the loop and its transports. TABLETALK_EVENT_LOOP=asyncio
-    keeps the standard loop."""
-    if os.environ.get("TABLETALK_EVENT_LOOP", "").strip().lower() == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-def run_loop(coro):
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(coro)
-
-
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     if workers <= 1:
-        run_loop(serve_once(settings, host, port))
+        asyncio.run(serve_once(settings, host, port))
         return
     _check_port(host, port)
     from tabletalk.adapters.rest.app import route_modules
@@ -166,8 +148,8 @@ class _Supervisor:
             _die_with_parent()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            run_loop(serve_once(self.settings, self.host, self.port, reuse_port=True,
-                                on_ready=lambda: os.write(ready_w, b"1")))
+            asyncio.run(serve_once(self.settings, self.host, self.port, reuse_port=True,
+                                   on_ready=lambda: os.write(ready_w, b"1")))
         except PortError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             code = 3
