@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from itertools import chain
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -132,21 +133,28 @@ class _Values:
                         key=lambda t: (-t[0], t[1]))
         return {v: SCORES["part"] * share for share, _, v in ranked[:MAX_PART]}
 
-    def fuzzy_matches(self, q: Question) -> dict[str, float]:
-        """Misspelt values: the best three stored forms per question phrase, by rapidfuzz ratio."""
-        if not self.fuzzy_keys or not q.fuzzy:
-            return {}
-        scores = process.cdist(q.fuzzy, self.fuzzy_keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, workers=1)
-        rows, cols = scores.nonzero()
-        per_phrase: dict[int, list[int]] = {}
-        for i, j in zip(rows.tolist(), cols.tolist()):
-            per_phrase.setdefault(i, []).append(j)
-        out: dict[str, float] = {}
-        for i, hits in per_phrase.items():
-            for j in sorted(hits, key=lambda j: (-scores[i, j], j))[:3]:
-                for v in self.fuzzy_values[j]:
-                    out[v] = max(out.get(v, 0.0), float(scores[i, j]) / 100 * 0.8)
+
+def _fuzzy_matches(q: Question, indexes: Sequence[_Values]) -> list[dict[str, float]]:
+    """Misspelt values of each column: the best three stored forms per question phrase and column,
+    by rapidfuzz ratio — one comparison of every phrase with every column's values."""
+    out: list[dict[str, float]] = [{} for _ in indexes]
+    keys = list(chain.from_iterable(ix.fuzzy_keys for ix in indexes))
+    if not keys or not q.fuzzy:
         return out
+    starts, owner = [], []
+    for n, ix in enumerate(indexes):
+        starts.append(len(owner))
+        owner += [n] * len(ix.fuzzy_keys)
+    scores = process.cdist(q.fuzzy, keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, workers=1)
+    rows, cols = scores.nonzero()
+    hits: dict[tuple[int, int], list[int]] = {}  # (phrase, column) -> keys
+    for i, j in zip(rows.tolist(), cols.tolist()):
+        hits.setdefault((i, owner[j]), []).append(j)
+    for (i, n), found in hits.items():
+        for j in sorted(found, key=lambda j: (-scores[i, j], j))[:3]:
+            for v in indexes[n].fuzzy_values[j - starts[n]]:
+                out[n][v] = max(out[n].get(v, 0.0), float(scores[i, j]) / 100 * 0.8)
+    return out
 
 
 _values_of = IdentityMemo(_Values, max_items=20_000)
@@ -157,17 +165,25 @@ _name_forms_of = IdentityMemo(lambda t: frozenset(
 _text_columns_of = IdentityMemo(lambda t: [c for c in t.columns if c.kind == "text" and (c.values or c.lookup)])
 
 
-def _column_hints(q: Question, table: Table, col: Column, values: Sequence[str]) -> list[ValueHint]:
-    index = _values_of(values) if values is col.values else _Values(values)
-    hints = [ValueHint(table.name, col.name, v, how, s) for v, (how, s) in index.matches(q).items()]
-    if not hints:
-        near = {v: (s, "fuzzy") for v, s in index.fuzzy_matches(q).items()}
-        for v, s in index.part_matches(q).items():
-            if s > near.get(v, (0.0, ""))[0]:
-                near[v] = (s, "part")
-        hints = [ValueHint(table.name, col.name, v, how, s) for v, (s, how) in near.items()]
-    hints.sort(key=lambda h: (-h.score, -len(h.value), h.value))
-    return hints[:MAX_PER_COLUMN]
+def _columns_hints(q: Question, columns: Sequence[tuple[Table, Column, Sequence[str]]]) -> list[list[ValueHint]]:
+    """Each column's best hints: the values the question writes, else misspelt or partly named ones."""
+    indexes = [_values_of(values) if values is col.values else _Values(values) for _, col, values in columns]
+    exact = [ix.matches(q) for ix in indexes]
+    unmatched = [n for n, found in enumerate(exact) if not found]
+    fuzzy = dict(zip(unmatched, _fuzzy_matches(q, [indexes[n] for n in unmatched])))
+    out = []
+    for n, (table, col, _) in enumerate(columns):
+        if exact[n]:
+            hints = [ValueHint(table.name, col.name, v, how, s) for v, (how, s) in exact[n].items()]
+        else:
+            near = {v: (s, "fuzzy") for v, s in fuzzy[n].items()}
+            for v, s in indexes[n].part_matches(q).items():
+                if s > near.get(v, (0.0, ""))[0]:
+                    near[v] = (s, "part")
+            hints = [ValueHint(table.name, col.name, v, how, s) for v, (s, how) in near.items()]
+        hints.sort(key=lambda h: (-h.score, -len(h.value), h.value))
+        out.append(hints[:MAX_PER_COLUMN])
+    return out
 
 
 def _select(table: Table, col: Column, dialect: str, where: exp.Expression) -> str:
@@ -220,7 +236,7 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
         values = col.values
         if col.lookup and lookup is not None:
             values = [*values, *await _looked_up(q, table, col, schema.dialect, lookup)]
-        hints = _column_hints(q, table, col, values)
+        hints = _columns_hints(q, [(table, col, values)])[0]
         if hints and filtered and col.values:
             hints = await _confirmed(hints, table, col, schema.dialect, lookup) if lookup else []
         return hints
@@ -228,16 +244,16 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
     def reads_database(col: Column) -> bool:
         return lookup is not None and (col.lookup or (filtered and bool(col.values)))
 
-    def from_index(table: Table, col: Column) -> list[ValueHint]:
-        hints = _column_hints(q, table, col, col.values)
-        return [] if hints and filtered and col.values else hints  # unconfirmable without a lookup
-
     # Database reads run side by side, so a question waits for one lookup's timeout at most; columns
     # answered from the index alone need no task.
     looked = {id(c) for _, c in [tc for tc in columns if tc[1].lookup][:LOOKUP_COLUMNS]}
     chosen = [(t, c) for t, c in columns if not c.lookup or id(c) in looked]
     read = iter(await asyncio.gather(*(hints_of(t, c) for t, c in chosen if reads_database(c))))
-    out = [h for t, c in chosen for h in (next(read) if reads_database(c) else from_index(t, c))]
+    local = [(t, c, c.values) for t, c in chosen if not reads_database(c)]
+    # Index-only hints of a filtered role cannot be confirmed without a lookup: none.
+    indexed = iter(hints if not (hints and filtered and col.values) else []
+                   for (_, col, _), hints in zip(local, _columns_hints(q, local)))
+    out = [h for t, c in chosen for h in (next(read) if reads_database(c) else next(indexed))]
     if len(out) > MAX_HINTS:
         keep = set(sorted(range(len(out)), key=lambda i: (-out[i].score, i))[:MAX_HINTS])
         out = [h for i, h in enumerate(out) if i in keep]
