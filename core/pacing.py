@@ -15,12 +15,9 @@ free passes without yielding.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections import deque
 
 PER_TICK = 8  # tasks that may start a CPU stretch per loop iteration (each ~0.1–0.5 ms)
-# (gate, tick) a task last passed at: asking again within the same stretch (no yield since) passes.
-_passed: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("tabletalk_paced", default=None)
 
 
 class Turnstile:
@@ -28,22 +25,18 @@ class Turnstile:
         self.loop = loop
         self.per_tick = per_tick
         self.passed = 0  # tasks let through in the current iteration
-        self.ticks = 0   # iterations the gate has counted
         self.waiting: deque[asyncio.Future] = deque()
         self._tick_pending = False
 
     async def turn(self) -> None:
-        if _passed.get() == (id(self), self.ticks):
-            return  # this stretch already passed (e.g. the REST layer, then the pipeline)
         if self.passed < self.per_tick and not self.waiting:
             self.passed += 1
             self._schedule()
-        else:
-            fut = self.loop.create_future()
-            self.waiting.append(fut)
-            self._schedule()
-            await fut
-        _passed.set((id(self), self.ticks))
+            return
+        fut = self.loop.create_future()
+        self.waiting.append(fut)
+        self._schedule()
+        await fut
 
     def _schedule(self) -> None:
         if not self._tick_pending:
@@ -52,7 +45,6 @@ class Turnstile:
 
     def _tick(self) -> None:
         self._tick_pending = False
-        self.ticks += 1
         self.passed = 0
         while self.waiting and self.passed < self.per_tick:
             fut = self.waiting.popleft()

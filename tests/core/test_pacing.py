@@ -1,6 +1,5 @@
 """The turnstile spreads a burst of CPU stretches over loop iterations, in arrival order."""
 import asyncio
-from collections import deque
 
 from tabletalk.core.pacing import PER_TICK, Turnstile, turn
 
@@ -67,24 +66,3 @@ async def test_the_module_gate_serves_a_thousand_waiters():
 
     await asyncio.wait_for(asyncio.gather(*(one() for _ in range(1000))), 10)
     assert done == 1000 and PER_TICK >= 1
-
-
-async def test_a_stretch_that_passed_passes_again_without_yielding():
-    loop = asyncio.get_running_loop()
-    gate = Turnstile(loop, per_tick=1)
-    order = []
-
-    async def probe():
-        order.append("probe")
-
-    await gate.turn()
-    task = asyncio.ensure_future(probe())
-    await gate.turn()  # same stretch (the REST layer, then the pipeline): the place taken is its own
-    order.append("again")
-    await task
-    assert order == ["again", "probe"]
-    first, second = asyncio.ensure_future(gate.turn()), asyncio.ensure_future(gate.turn())
-    await asyncio.sleep(0)
-    assert first.done() and not second.done()  # next iteration: one place, taken by the first
-    await asyncio.wait_for(second, 1)
-    assert gate.waiting == deque()
