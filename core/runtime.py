@@ -42,7 +42,7 @@ class Core:
         self.datasources = DatasourceService(self.store, self.box, self.home)
         self.metadata = MetadataService(self.store, self.datasources, value_cap=settings.value_index_cap)
         self.metadata.embed = self._embedder()
-        self.training = TrainingService(self.store)
+        self.training = TrainingService(self.store, self.policies, self.metadata)
         self.shared_policies = SharedPolicies(self.store, self.policies, self.datasources, self.metadata)
         self.llm = ModelRegistry.from_settings(settings)
         self.pipeline = Pipeline(metadata=self.metadata, datasources=self.datasources, policies=self.policies,

@@ -4,12 +4,13 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from tabletalk.adapters.asktable.wire import Body, refuse_unserved, sliced, stamped
+from tabletalk.adapters.asktable.wire import Body, key_of, refuse_unserved, sliced, stamped
 from tabletalk.adapters.rest.app import core_of
 from tabletalk.adapters.rest.http import (Paging, json_response, no_content, parse_body, parse_query, read_json,
                                           requires, validation_detail)
 from tabletalk.core.errors import NotFound, Unprocessable
 from tabletalk.core.metadata.schema import ENGINE_DIALECTS
+from tabletalk.core.policy.principal import Principal
 from tabletalk.core.policy.readonly import parse_read_only
 from tabletalk.core.store.models import TrainingPair, iso
 
@@ -86,7 +87,8 @@ async def create(request: web.Request) -> web.Response:
 @requires("priv_asker", query=ListQuery)
 async def list_(request: web.Request) -> web.Response:
     q = parse_query(request, ListQuery)
-    items = [pair_out(p) for p in await core_of(request).training.list(q.datasource_id)]
+    pairs = await core_of(request).training.seen_by(Principal.of_key(key_of(request)), q.datasource_id)
+    items = [pair_out(p) for p in pairs]
     return json_response(sliced(items, q))
 
 

@@ -5,9 +5,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from tabletalk.adapters.rest.app import core_of
-from tabletalk.adapters.rest.http import Paging, json_response, no_content, paged, parse_body, parse_query, requires
+from tabletalk.adapters.rest.http import API_KEY, Paging, json_response, no_content, paged, parse_body, parse_query, requires
 from tabletalk.core.metadata.schema import ENGINE_DIALECTS
 from tabletalk.core.nlq.training import training_view
+from tabletalk.core.policy.principal import Principal
 
 routes = web.RouteTableDef()
 
@@ -20,6 +21,7 @@ class TrainingCreate(BaseModel):
 
 class TrainingQuery(Paging):
     datasource_id: str | None = None
+    role_id: str | None = None  # the pairs this role may see (a key bound to a role always sees its role's)
 
 
 @routes.post("/training")
@@ -36,9 +38,10 @@ async def create_training(request: web.Request) -> web.Response:
 @routes.get("/training")
 @requires("priv_asker", query=TrainingQuery)
 async def list_training(request: web.Request) -> web.Response:
-    """List pairs, optionally for one datasource, paged."""
+    """List pairs, optionally for one datasource, paged: a role sees only pairs on its tables."""
     q = parse_query(request, TrainingQuery)
-    items = [training_view(p) for p in await core_of(request).training.list(q.datasource_id)]
+    pairs = await core_of(request).training.seen_by(Principal.of_key(request[API_KEY]), q.datasource_id, q.role_id)
+    items = [training_view(p) for p in pairs]
     return json_response(paged(items, q))
 
 

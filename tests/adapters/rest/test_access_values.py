@@ -100,6 +100,37 @@ async def test_a_north_prompt_carries_no_south_value_hidden_table_or_its_trainin
     assert "offshore" not in json.dumps(body.get("dataframe")) and "FROM ledger" not in (body.get("sql") or "")
 
 
+async def test_training_listings_show_a_role_only_pairs_on_its_tables(regional):
+    client, ds, north = regional["client"], regional["ds"], regional["north"]
+    resp = await client.post("/api/v1/training", headers=ADMIN, json={
+        "datasource_id": ds, "question": "How many sales are there?", "sql": "SELECT COUNT(*) AS n FROM sales"})
+    assert resp.status == 201, await resp.text()
+    sales_only = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "sales only"})).json()
+    await client.post("/api/v1/policies", headers=ADMIN, json={"role_id": sales_only["id"], "datasource_id": ds,
+                                                                "rules": [{"table": "sales"}]})
+    asker = {"Authorization": f"Bearer {(await _post(client, '/api/v1/auth/keys', ADMIN, {'scope': 'priv_asker'}))[1]['key']}"}
+
+    async def listed(path: str, headers: dict) -> tuple[int, str]:
+        resp = await client.get(path, headers=headers)
+        return resp.status, await resp.text()
+
+    for path, headers in ((f"/api/v1/training?datasource_id={ds}", north), ("/api/v1/training", north),
+                          (f"/api/v1/training?datasource_id={ds}&role_id={sales_only['id']}", asker),
+                          (f"/v1/training?datasource_id={ds}", north)):
+        status, text = await listed(path, headers)
+        assert status == 200 and "FROM sales" in text and "ledger" not in text and "offshore" not in text, (path, text)
+    # The same question as an asker naming no role on a datasource with policies: refused, as a query would be.
+    status, text = await listed(f"/api/v1/training?datasource_id={ds}", asker)
+    assert status == 403 and "role" in text and "ledger" not in text, text
+    status, text = await listed("/api/v1/training", asker)
+    assert status == 200 and "ledger" not in text and "FROM sales" not in text, text
+    status, text = await listed("/api/v1/training?role_id=", asker)
+    assert status == 403 and "empty role" in text, text
+    for path in (f"/api/v1/training?datasource_id={ds}", "/api/v1/training", f"/v1/training?datasource_id={ds}"):
+        status, text = await listed(path, ADMIN)
+        assert status == 200 and "FROM ledger" in text and "FROM sales" in text, (path, text)
+
+
 async def test_hidden_column_values_never_come_back_to_a_role(regional):
     client, ds, north = regional["client"], regional["ds"], regional["north"]
     canvas = (await _post(client, "/api/v1/canvas", north, {"name": "c", "datasource_id": ds}))[1]
