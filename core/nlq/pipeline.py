@@ -21,7 +21,7 @@ from tabletalk.core.nlq.charts import chart_code, chart_kind, choose_chart
 from tabletalk.core.nlq.linking import link
 from tabletalk.core.nlq.llm import llm_answer, llm_sql
 from tabletalk.core.nlq.training import pairs_within
-from tabletalk.core.nlq.value_hints import question_values, without_samples
+from tabletalk.core.nlq.value_hints import question_values
 from tabletalk.core.pacing import turn
 from tabletalk.core.policy.principal import Principal
 
@@ -213,7 +213,7 @@ class Pipeline:
             log.info("vector linking skipped: %s", exc.detail)
             prefer = []
         linked = link(answer.question, schema, prefer=prefer)
-        hints, linked = await self._value_hints(answer, linked, enforce, connector)
+        hints = await self._value_hints(answer, linked, enforce, connector)
 
         async def validate(sql: str) -> None:
             # Executing is the real check; its result is kept so the answer does not run it twice.
@@ -239,14 +239,13 @@ class Pipeline:
         return result.sql
 
     async def _value_hints(self, answer: Answer, linked: Schema, enforce, connector):
-        """The stored values the question names (every database read through the role's policy), and
-        the schema to show: under row filters without the index's samples, read from all rows."""
+        """The stored values the question names (every database read through the role's policy). The
+        schema's own samples need no such care: `schema_for` read them from the role's rows."""
         async def lookup(sql: str):
             result = await connector.execute(enforce(sql), max_rows=200, timeout=min(2.0, self.settings.query_timeout))
             return result.data
 
-        hints = await question_values(answer.question, linked, lookup=lookup, filtered=answer.filtered)
-        return hints, (without_samples(linked) if answer.filtered else linked)
+        return await question_values(answer.question, linked, lookup=lookup, filtered=answer.filtered)
 
     def _cannot_map(self, answer: Answer, local, full: Schema, visible) -> None:
         answer.status = "failed"

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from itertools import chain
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
@@ -258,13 +258,6 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
         keep = set(sorted(range(len(out)), key=lambda i: (-out[i].score, i))[:MAX_HINTS])
         out = [h for i, h in enumerate(out) if i in keep]
     return out
-
-
-def without_samples(schema: Schema) -> Schema:
-    """The schema with no sample values, for a role whose rows are filtered: the value index is read
-    from all rows, so only values confirmed through the role's policy may reach its prompt."""
-    return Schema(schema.dialect, [replace(t, columns=[replace(c, values=[]) if c.values else c for c in t.columns])
-                                   for t in schema.tables])
 
 
 def sql_string(value: str) -> str:

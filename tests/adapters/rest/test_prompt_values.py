@@ -82,3 +82,24 @@ async def test_prompt_holds_key_values_looked_up_values_and_only_rows_the_role_s
             assert "'Ann Bo'" in prompt and "'gold'" in prompt  # rows the role sees
             assert "'Zed Quill'" not in prompt and "'platinum'" not in prompt and "APG'" not in prompt
             assert "GROUP BY tier" in prompt and "FROM codes" not in prompt  # no example shows a hidden table
+
+
+async def test_a_filtered_roles_prompt_shows_samples_of_its_own_rows_only(tmp_path):
+    """The schema a row-filtered role is given (MetadataService.schema_for) holds only values of rows
+    it may read, so its prompt shows those samples, and no value of another row."""
+    build(tmp_path / "crm.db")
+    async with FakeOpenAI(default=reply) as fake:
+        app = create_app(make_settings(tmp_path / "home", OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="x",
+                                       TABLETALK_DEMO=False))
+        async with TestClient(TestServer(app)) as client:
+            ds = await _synced(client, tmp_path / "crm.db")
+            role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "south", "variables": []})).json()
+            await client.post("/api/v1/policies", headers=ADMIN, json={
+                "role_id": role["id"], "datasource_id": ds, "rules": [{"table": "accounts", "row_filter": "region = 'South'"}]})
+            _, admin = await _ask(client, fake, datasource_id=ds)
+            assert "values: " in admin and "'North'" in admin and "'silver'" in admin  # the samples, read from all rows
+            _, prompt = await _ask(client, fake, datasource_id=ds, role_id=role["id"])
+            samples = [line for line in prompt.splitlines() if "values: " in line]
+            assert any("'South'" in line for line in samples) and any("'silver'" in line for line in samples), prompt
+            assert "'North'" not in prompt and "'platinum'" not in prompt and "'Zed Quill'" not in prompt, prompt
+            assert "APG" not in prompt and "XYZ" in prompt  # codes of South rows only; the codes table is hidden
