@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tabletalk.adapters.rest.app import create_app
@@ -55,51 +56,57 @@ async def _ask(client, fake, **body) -> tuple[dict, str]:
     return answer, "\n".join(m["content"] for m in prompts[0]["messages"])
 
 
-async def test_prompt_holds_key_values_looked_up_values_and_only_rows_the_role_sees(tmp_path):
+@pytest.fixture
+async def crm(tmp_path):
+    """The crm database served with a (fake) model: yields (client, fake model, datasource id)."""
     build(tmp_path / "crm.db")
     async with FakeOpenAI(default=reply) as fake:
         app = create_app(make_settings(tmp_path / "home", OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="x",
                                        TABLETALK_DEMO=False))
         async with TestClient(TestServer(app)) as client:
-            ds = await _synced(client, tmp_path / "crm.db")
-            answer, prompt = await _ask(client, fake, datasource_id=ds)
-            # A text primary key and its foreign key are indexed; the 302-owner column is looked up.
-            assert "- codes.code: ' APG'" in prompt and "- accounts.code: ' APG'" in prompt
-            assert "'Zed Quill'" in prompt and "'Ann Bo'" in prompt and "'platinum'" in prompt
-            assert answer["debug"]["prompt_tokens"] > 0 and answer["debug"]["value_hints"] >= 5
-
-            for question, sql in (("which zorblax belong to each code label", "SELECT label FROM codes"),
-                                  ("which zorblax belong to each tier", "SELECT tier, COUNT(*) FROM accounts GROUP BY tier")):
-                resp = await client.post("/api/v1/training", headers=ADMIN, json={"datasource_id": ds, "question": question, "sql": sql})
-                assert resp.status == 201, await resp.text()
-            _, prompt = await _ask(client, fake, datasource_id=ds)
-            assert "SELECT label FROM codes" in prompt and "GROUP BY tier" in prompt  # similar solved examples
-
-            role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "south", "variables": []})).json()
-            await client.post("/api/v1/policies", headers=ADMIN, json={
-                "role_id": role["id"], "datasource_id": ds, "rules": [{"table": "accounts", "row_filter": "region = 'South'"}]})
-            _, prompt = await _ask(client, fake, datasource_id=ds, role_id=role["id"])
-            assert "'Ann Bo'" in prompt and "'gold'" in prompt  # rows the role sees
-            assert "'Zed Quill'" not in prompt and "'platinum'" not in prompt and "APG'" not in prompt
-            assert "GROUP BY tier" in prompt and "FROM codes" not in prompt  # no example shows a hidden table
+            yield client, fake, await _synced(client, tmp_path / "crm.db")
 
 
-async def test_a_filtered_roles_prompt_shows_samples_of_its_own_rows_only(tmp_path):
+async def _south(client, ds) -> dict:
+    """A role that sees only the South accounts (and not the codes table)."""
+    role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "south", "variables": []})).json()
+    resp = await client.post("/api/v1/policies", headers=ADMIN, json={
+        "role_id": role["id"], "datasource_id": ds, "rules": [{"table": "accounts", "row_filter": "region = 'South'"}]})
+    assert resp.status == 201, await resp.text()
+    return role
+
+
+async def test_prompt_holds_key_values_looked_up_values_and_only_rows_the_role_sees(crm):
+    client, fake, ds = crm
+    answer, prompt = await _ask(client, fake, datasource_id=ds)
+    # A text primary key and its foreign key are indexed; the 302-owner column is looked up.
+    assert "- codes.code: ' APG'" in prompt and "- accounts.code: ' APG'" in prompt
+    assert "'Zed Quill'" in prompt and "'Ann Bo'" in prompt and "'platinum'" in prompt
+    assert answer["debug"]["prompt_tokens"] > 0 and answer["debug"]["value_hints"] >= 5
+
+    for question, sql in (("which zorblax belong to each code label", "SELECT label FROM codes"),
+                          ("which zorblax belong to each tier", "SELECT tier, COUNT(*) FROM accounts GROUP BY tier")):
+        resp = await client.post("/api/v1/training", headers=ADMIN, json={"datasource_id": ds, "question": question, "sql": sql})
+        assert resp.status == 201, await resp.text()
+    _, prompt = await _ask(client, fake, datasource_id=ds)
+    assert "SELECT label FROM codes" in prompt and "GROUP BY tier" in prompt  # similar solved examples
+
+    role = await _south(client, ds)
+    _, prompt = await _ask(client, fake, datasource_id=ds, role_id=role["id"])
+    assert "'Ann Bo'" in prompt and "'gold'" in prompt  # rows the role sees
+    assert "'Zed Quill'" not in prompt and "'platinum'" not in prompt and "APG'" not in prompt
+    assert "GROUP BY tier" in prompt and "FROM codes" not in prompt  # no example shows a hidden table
+
+
+async def test_a_filtered_roles_prompt_shows_samples_of_its_own_rows_only(crm):
     """The schema a row-filtered role is given (MetadataService.schema_for) holds only values of rows
     it may read, so its prompt shows those samples, and no value of another row."""
-    build(tmp_path / "crm.db")
-    async with FakeOpenAI(default=reply) as fake:
-        app = create_app(make_settings(tmp_path / "home", OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="x",
-                                       TABLETALK_DEMO=False))
-        async with TestClient(TestServer(app)) as client:
-            ds = await _synced(client, tmp_path / "crm.db")
-            role = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "south", "variables": []})).json()
-            await client.post("/api/v1/policies", headers=ADMIN, json={
-                "role_id": role["id"], "datasource_id": ds, "rules": [{"table": "accounts", "row_filter": "region = 'South'"}]})
-            _, admin = await _ask(client, fake, datasource_id=ds)
-            assert "values: " in admin and "'North'" in admin and "'silver'" in admin  # the samples, read from all rows
-            _, prompt = await _ask(client, fake, datasource_id=ds, role_id=role["id"])
-            samples = [line for line in prompt.splitlines() if "values: " in line]
-            assert any("'South'" in line for line in samples) and any("'silver'" in line for line in samples), prompt
-            assert "'North'" not in prompt and "'platinum'" not in prompt and "'Zed Quill'" not in prompt, prompt
-            assert "APG" not in prompt and "XYZ" in prompt  # codes of South rows only; the codes table is hidden
+    client, fake, ds = crm
+    role = await _south(client, ds)
+    _, admin = await _ask(client, fake, datasource_id=ds)
+    assert "values: " in admin and "'North'" in admin and "'silver'" in admin  # the samples, read from all rows
+    _, prompt = await _ask(client, fake, datasource_id=ds, role_id=role["id"])
+    samples = [line for line in prompt.splitlines() if "values: " in line]
+    assert any("'South'" in line for line in samples) and any("'silver'" in line for line in samples), prompt
+    assert "'North'" not in prompt and "'platinum'" not in prompt and "'Zed Quill'" not in prompt, prompt
+    assert "APG" not in prompt and "XYZ" in prompt  # codes of South rows only; the codes table is hidden
