@@ -166,9 +166,11 @@ class LLMClient:
     async def _post(self, path: str, body: dict) -> dict:
         if self._session is None or self._session.closed:
             # One pooled session per endpoint, made inside the running loop; no per-connection limit
-            # beyond the model server's own.
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
-        async with self._session.post(self.base_url + path, json=body, headers=self._headers) as resp:
+            # beyond the model server's own. No cookies kept; the deadline is ours (asyncio.timeout).
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                                                  cookie_jar=aiohttp.DummyCookieJar(),
+                                                  timeout=aiohttp.ClientTimeout(total=None))
+        async with self._session.post(self.base_url + path, data=json.dumps(body).encode(), headers=self._headers) as resp:
             raw = await resp.read()
             if resp.status >= 300:
                 raise _Status(resp.status, resp.reason or "error", resp.headers.get("Retry-After"))
