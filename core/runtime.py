@@ -16,6 +16,7 @@ from tabletalk.core.nlq.history import QueryHistory
 from tabletalk.core.nlq.pipeline import Pipeline
 from tabletalk.core.nlq.training import TrainingService
 from tabletalk.core.policy.asktable_map import SharedPolicies
+from tabletalk.core.policy.principal import Principal
 from tabletalk.core.policy.service import PolicyService
 from tabletalk.core.secrets import SecretBox
 from tabletalk.core.store.db import Store
@@ -90,15 +91,22 @@ class Core:
 
         return embed
 
-    async def remember_result(self, result_id: str, kind: str, datasource_id: str, question: str, result: dict) -> None:
+    async def remember_result(self, result_id: str, kind: str, datasource_id: str, question: str, result: dict,
+                              *, owner_key_id: str | None) -> None:
         async with self.store.session() as s:
-            s.add(QueryRecord(id=result_id, kind=kind, datasource_id=datasource_id, question=question, result=result))
+            s.add(QueryRecord(id=result_id, kind=kind, datasource_id=datasource_id, question=question, result=result,
+                              owner_key_id=owner_key_id))
             await s.commit()
 
-    async def recall_result(self, result_id: str) -> dict | None:
+    async def recall_result(self, result_id: str, principal: Principal) -> dict | None:
+        """A kept result, for the key that asked and administrators; None for anyone else (the id
+        alone, e.g. a shared chart link, is not a credential)."""
         async with self.store.session() as s:
             record = await s.get(QueryRecord, result_id)
-        return None if record is None else record.result
+        if record is None:
+            return None
+        mine = record.owner_key_id is not None and record.owner_key_id == principal.key_id
+        return record.result if mine or principal.admin else None
 
     async def close(self) -> None:
         await self.history.close()

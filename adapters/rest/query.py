@@ -39,7 +39,8 @@ async def _run(request: web.Request, kind: str) -> web.Response:
         return json_response({"detail": answer.message, **out}, status=502)
     if kind == "q2w" and answer.chart:
         out["chart_png_url"] = f"/api/v1/single-turn/q2w/{answer.id}/chart.png"
-        await core.remember_result(answer.id, kind, body.datasource_id, answer.question, {"chart": answer.chart})
+        await core.remember_result(answer.id, kind, body.datasource_id, answer.question, {"chart": answer.chart},
+                                   owner_key_id=request[API_KEY].id)
     return json_response(out)
 
 
@@ -67,8 +68,8 @@ async def q2w(request: web.Request) -> web.Response:
 @routes.get("/single-turn/q2w/{result_id}/chart.png")
 @requires("priv_asker")
 async def q2w_png(request: web.Request) -> web.Response:
-    """The PNG rendering of a q2w chart."""
-    record = await core_of(request).recall_result(request.match_info["result_id"])
+    """The PNG rendering of a q2w chart, for the key that asked (and administrators)."""
+    record = await core_of(request).recall_result(request.match_info["result_id"], Principal.of_key(request[API_KEY]))
     if record is None or not record.get("chart"):
         raise NotFound(f"No chart for result '{request.match_info['result_id']}'.")
     png = await render_png(record["chart"])

@@ -93,6 +93,8 @@ MIGRATIONS: list[Migration] = [
     Migration(22, "canvas nodes carry the lease of the instance running them", steps(
         add_column_if_missing("canvas_nodes", "run_owner", "VARCHAR"),
         add_column_if_missing("canvas_nodes", "run_until", DateTime()))),
+    Migration(23, "kept single-turn results remember the key that asked",
+              add_column_if_missing("query_records", "owner_key_id", "VARCHAR")),
 ]
 
 

@@ -211,12 +211,13 @@ class SeenEvent(SQLModel, table=True):
 
 
 class QueryRecord(SQLModel, table=True):
-    """A single-turn result kept so its chart can be rendered later (q2w PNG)."""
+    """A single-turn result kept so its chart can be rendered later (q2w PNG), for its asker only."""
 
     __tablename__ = "query_records"
     id: str = Field(primary_key=True)
     kind: str
     datasource_id: str
+    owner_key_id: str | None = None  # the key that asked; None (older rows): administrators only
     question: str = ""
     result: dict = _json(dict)
     created_at: datetime = Field(default_factory=utcnow, index=True)

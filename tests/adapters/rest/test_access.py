@@ -173,3 +173,18 @@ async def test_visitors_see_a_bots_name_welcome_and_samples_never_its_access_rul
         text = await (await client.get(path, headers=visitor)).text()
         assert "Hi there" in text and "1001" not in text and "access" not in text and "Rome" not in text, text
     assert "1001" in await (await client.get("/api/v1/bots/shop", headers=ADMIN)).text()
+
+
+async def test_a_q2w_chart_png_is_served_to_its_asker_and_administrators_only(shop):
+    client, ds = shop["client"], shop["ds"]
+    alice = _auth((await _key(client, scope="priv_asker", name="alice"))["key"])
+    bob = _auth((await _key(client, scope="priv_asker", name="bob"))["key"])
+    resp = await client.post("/api/v1/single-turn/q2w", headers=alice, json={
+        "datasource_id": ds, "question": "orders per month", "role_id": "everything"})
+    body = await resp.json()
+    assert resp.status == 200 and body.get("chart_png_url"), body
+    for headers in (alice, ADMIN):
+        resp = await client.get(body["chart_png_url"], headers=headers)
+        assert resp.status == 200 and (await resp.read())[:4] == b"\x89PNG"
+    resp = await client.get(body["chart_png_url"], headers=bob)  # the id alone is not enough
+    assert resp.status == 404 and body["id"] in (await resp.json())["detail"]
