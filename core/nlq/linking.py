@@ -288,7 +288,8 @@ def _sample(value) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _table_ddl(t: Table, dialect: str, *, notes: bool = True) -> str:
+def _table_ddl(t: Table, dialect: str, *, notes: bool = True, unshown: tuple[str, ...] = ()) -> str:
+    """`unshown`: columns whose foreign-key target the schema text does not show (no remark names it)."""
     kind = "VIEW" if t.kind == "view" else "TABLE"
     head = f"CREATE {kind} {ident(t.name, dialect)} ("
     if notes and t.description:
@@ -300,7 +301,7 @@ def _table_ddl(t: Table, dialect: str, *, notes: bool = True) -> str:
         remarks = []
         if c.primary_key:
             remarks.append("primary key")
-        if c.references:
+        if c.references and c.name not in unshown:
             remarks.append(f"references {c.references[0]}({c.references[1]})")
         if notes and c.description:
             remarks.append(_clip(c.description, DESCRIPTION_CHARS))
@@ -312,7 +313,18 @@ def _table_ddl(t: Table, dialect: str, *, notes: bool = True) -> str:
     return "\n".join(lines)
 
 
-_ddl_of = IdentityMemo(lambda t, dialect, notes: _table_ddl(t, dialect, notes=notes))
+_ddl_of = IdentityMemo(lambda t, dialect, notes, unshown: _table_ddl(t, dialect, notes=notes, unshown=unshown))
+
+
+def _keys(t: Table) -> tuple[str, frozenset[str], tuple[tuple[str, str, str], ...]]:
+    """A table's name and column names (lower-case), and its foreign keys as (column, target
+    table, target column), targets lower-case."""
+    return (t.name.lower(), frozenset(c.name.lower() for c in t.columns),
+            tuple((c.name, c.references[0].lower().split(".")[-1], c.references[1].lower())
+                  for c in t.columns if c.references))
+
+
+_keys_of = IdentityMemo(_keys)
 
 
 def render_schema(schema: Schema, dialect: str | None = None, *, max_chars: int = 24_000,
@@ -321,16 +333,25 @@ def render_schema(schema: Schema, dialect: str | None = None, *, max_chars: int 
 
     Tables come in the schema's order (link puts the most relevant first); one that does not fit
     is shown without comments, and once even that does not fit the rest are named as omitted.
-    What was left out is appended to `cut`, when given.
+    What was left out is appended to `cut`, when given. A foreign key's remark names only a table
+    (and column) of `schema`, so the text names nothing the schema does not hold.
     """
     dialect = dialect or schema.dialect
     parts: list[str] = []
     used = 0
     bare: list[str] = []
+    keys = [_keys_of(t) for t in schema.tables]
+    # A foreign key's remark names its target only when the text shows it: a role's schema lacks the
+    # tables it may not see and every hidden column, so naming the target would leak it.
+    shown = {name: columns for name, columns, _ in keys}
     for n, t in enumerate(schema.tables):
-        block = _ddl_of(t, dialect, True)
+        unshown: tuple[str, ...] = ()
+        for name, table, column in keys[n][2]:
+            if column not in shown.get(table, ()):
+                unshown += (name,)
+        block = _ddl_of(t, dialect, True, unshown)
         if used + len(block) > max_chars:
-            block = _ddl_of(t, dialect, False)
+            block = _ddl_of(t, dialect, False, unshown)
             bare.append(t.name)
         if used + len(block) > max_chars:
             bare.pop()

@@ -5,6 +5,7 @@ cannot see."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 
 import pytest
@@ -110,3 +111,24 @@ async def test_a_filtered_roles_prompt_shows_samples_of_its_own_rows_only(crm):
     assert any("'South'" in line for line in samples) and any("'silver'" in line for line in samples), prompt
     assert "'North'" not in prompt and "'platinum'" not in prompt and "'Zed Quill'" not in prompt, prompt
     assert "APG" not in prompt and "XYZ" in prompt  # codes of South rows only; the codes table is hidden
+
+
+async def test_a_roles_prompt_names_no_table_or_column_it_cannot_see(crm):
+    """A foreign key to a table the role cannot see, or to a hidden column, is shown as a plain column:
+    the remark would name what the role may not read."""
+    client, fake, ds = crm
+    _, admin = await _ask(client, fake, datasource_id=ds)
+    assert "references codes(code)" in admin  # what a leak would look like
+    role = await _south(client, ds)
+    _, prompt = await _ask(client, fake, datasource_id=ds, role_id=role["id"])
+    assert "CREATE TABLE accounts" in prompt and "  code TEXT" in prompt, prompt
+    assert not re.search(r"\bcodes\b", prompt), prompt
+    resp = await client.patch(f"/api/v1/datasources/{ds}/meta/tables/codes/fields/code", headers=ADMIN,
+                              json={"visibility": False})
+    assert resp.status == 200, await resp.text()
+    everything = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "everything"})).json()
+    await client.post("/api/v1/policies", headers=ADMIN, json={"role_id": everything["id"], "datasource_id": ds,
+                                                                "rules": [{"table": "*"}]})
+    _, prompt = await _ask(client, fake, datasource_id=ds, role_id=everything["id"])
+    assert "CREATE TABLE codes" in prompt and "label TEXT" in prompt, prompt
+    assert "codes(code)" not in prompt and "codes.code" not in prompt, prompt

@@ -156,3 +156,14 @@ def test_render_schema_is_capped_and_says_what_it_left_out():
 def test_render_schema_shows_sample_values_exactly_as_stored():
     schema = Schema("sqlite", [Table("airports", [Column("abbrev", "TEXT", values=["US", "US ", " APG", "O'Hare"])])])
     assert "values: 'US', 'US ', ' APG', 'O''Hare'" in render_schema(schema)
+
+
+def test_render_schema_names_a_foreign_key_target_only_when_it_shows_it():
+    """A role's schema lacks the tables it may not see and hidden columns: a remark must not name them."""
+    schema = company()
+    alone = render_schema(schema.restricted_to({"orders"}))
+    assert "customer_id INTEGER,  -- references" not in alone and "customers" not in alone
+    customers = schema.table("customers")
+    without_id = Schema("postgres", [schema.table("orders"), Table("customers", customers.columns[1:], hidden=("id",))])
+    assert "references customers" not in render_schema(without_id)
+    assert "customer_id INTEGER,  -- references customers(id)" in render_schema(schema.restricted_to({"orders", "customers"}))
