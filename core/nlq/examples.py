@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
-import sqlglot
 from rapidfuzz import fuzz
-from sqlglot import exp
 
 from tabletalk.core.cache import IdentityMemo
 from tabletalk.core.metadata.schema import Schema, Table
 from tabletalk.core.nlq.lexicon import STOP, stem
+from tabletalk.core.nlq.reads import sql_reads
 
 MAX_EXAMPLES = 5
 # Score = words shared (Jaccard of content stems) + skeleton alike (rapidfuzz ratio of the masked
@@ -27,15 +25,10 @@ MAX_SQL_CHARS = 2_000
 _WORD = re.compile(r"[^\W_]+")
 
 
-@lru_cache(maxsize=4096)
 def sql_tables(sql: str, dialect: str) -> frozenset[str] | None:
     """Lower-case names of the tables a query reads (CTE names excluded); None when it does not parse."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
-        return None
-    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-    return frozenset(t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes)
+    reads = sql_reads(sql, dialect)
+    return None if reads is None else reads.tables
 
 
 def _table_words(t: Table) -> frozenset[str]:

@@ -20,7 +20,6 @@ from tabletalk.core.nlq.answer import clean_numbers, template_answer
 from tabletalk.core.nlq.charts import chart_code, chart_kind, choose_chart
 from tabletalk.core.nlq.linking import link
 from tabletalk.core.nlq.llm import llm_answer, llm_sql
-from tabletalk.core.nlq.training import pairs_within
 from tabletalk.core.nlq.value_hints import question_values
 from tabletalk.core.pacing import turn
 from tabletalk.core.policy.principal import Principal
@@ -141,7 +140,7 @@ class Pipeline:
             if sql:
                 answer.engine = "user"
             else:
-                sql = await self._generate(ask, answer, schema, full, visible, enforce, connector, scope.restricted)
+                sql = await self._generate(ask, answer, schema, full, visible, enforce, connector, scope)
             mark("sql", t0)
             if sql is None:
                 return answer
@@ -180,15 +179,13 @@ class Pipeline:
         return answer
 
     async def _generate(self, ask: Ask, answer: Answer, schema: Schema, full: Schema, visible, enforce, connector,
-                        restricted: bool) -> str | None:
+                        scope) -> str | None:
         today = date.today()
         hidden = _mentioned_hidden_table(answer.question, full, visible)
         if hidden:  # never answered from another table, by the engine or a model
             raise Forbidden(f"You are not permitted to query the table '{hidden}'.")
-        # Pairs whose SQL reads a table this asker cannot see never reach its engine, prompt or answer.
-        pairs = await self.training.pairs(ask.datasource_id)
-        if restricted:
-            pairs = pairs_within(pairs, {t.name.lower() for t in schema.tables}, full.dialect)
+        # Pairs naming what this asker may not read never reach its engine, prompt or answer (training.py).
+        pairs = await self.training.pairs_for(ask.datasource_id, scope)
         previous = None
         if ask.history:
             last = ask.history[-1]

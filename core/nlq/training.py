@@ -1,27 +1,75 @@
-"""Training question/SQL pairs: stored per datasource, used as few-shot examples and exact matches."""
+"""Training question/SQL pairs: stored per datasource, used as few-shot examples and exact matches.
+
+Who is shown which pair is decided here once, for listings and for every question's examples and
+exact matches alike (`TrainingService.shown_to`): a pair names nothing its asker may not read.
+"""
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 
 from sqlmodel import select
 
+from tabletalk.core.cache import IdentityMemo
 from tabletalk.core.errors import Forbidden, NotFound
-from tabletalk.core.nlq.examples import sql_tables
+from tabletalk.core.metadata.schema import Schema, Table
+from tabletalk.core.nlq.reads import sql_reads
 from tabletalk.core.store.db import Store
 from tabletalk.core.store.models import Datasource, TrainingPair, iso
 
 _TTL = 30.0
+MAX_VIEWS = 8  # views a pair may read through (nested ones counted), as the policy rewriter's depth
 
 
-def reads_only(sql: str, tables: set[str], dialect: str) -> bool:
-    """True when the SQL parses and reads no table but `tables` (lower-case)."""
-    read = sql_tables(sql, dialect)
-    return read is not None and read <= tables
+@dataclass(frozen=True)
+class _Hidden:
+    """What a datasource's schema holds, by lower-case name: its tables, the columns an administrator
+    hid in each, and the definitions of its views (built once per cached schema)."""
+    tables: dict[str, Table]
+    columns: dict[str, frozenset[str]]
+    views: dict[str, str]
 
 
-def pairs_within(pairs: list[tuple[str, str]], tables: set[str], dialect: str) -> list[tuple[str, str]]:
-    """The pairs whose SQL reads only `tables` (lower-case): the others name a table the asker may not see."""
-    return [(question, sql) for question, sql in pairs if reads_only(sql, tables, dialect)]
+_hidden_of = IdentityMemo(lambda full: _Hidden(
+    {t.name.lower(): t for t in full.tables},
+    {t.name.lower(): frozenset(c.lower() for c in t.hidden) for t in full.tables if t.hidden},
+    {t.name.lower(): t.view_sql for t in full.tables if t.kind == "view" and t.view_sql}), max_items=8)
+
+
+def readable(sql: str, visible: set[str], full: Schema) -> bool:
+    """True when a role seeing the tables `visible` (lower-case) could read all `sql` names: it
+    parses, every table it reads, through views too, is visible, and it names no hidden column: one
+    named through its table or alias, and one whose table the text does not tell, by its name
+    against every table read. When unsure, False."""
+    hidden = _hidden_of(full)
+    tables: set[str] = set()
+    pending, views = [sql_reads(sql, full.dialect)], 0
+    while pending:
+        reads = pending.pop()
+        if reads is None or not reads.sure:
+            return False
+        if not reads.tables <= visible:
+            return False
+        if any(column in hidden.columns.get(table, ()) for table, column in reads.columns):
+            return False
+        if reads.loose and reads.loose & frozenset().union(*(hidden.columns.get(t, ()) for t in reads.tables)):
+            return False
+        for name in reads.tables - tables:
+            if name in hidden.views:
+                views += 1
+                if views > MAX_VIEWS:
+                    return False
+                pending.append(sql_reads(hidden.views[name], full.dialect))
+        tables |= reads.tables
+    return True
+
+
+def visible_tables(scope, full: Schema) -> set[str]:
+    """Lower-case names of the tables (and views) of `full` a scope may query."""
+    names = {t.name.lower() for t in full.tables}
+    visible = scope.visible(names)
+    return names if visible is None else names & visible
 
 
 def training_view(t: TrainingPair) -> dict:
@@ -35,6 +83,7 @@ class TrainingService:
         self.policies = policies  # PolicyService and MetadataService: what `seen_by` shows whom
         self.metadata = metadata
         self._pairs: dict[str, tuple[float, list[tuple[str, str]]]] = {}
+        self._scoped: dict[tuple, tuple] = {}  # per (datasource, role, rules, values): (expiry, pairs, schema, shown)
 
     async def create(self, datasource_id: str, question: str, sql: str, dialect: str) -> TrainingPair:
         from tabletalk.core.policy.readonly import parse_read_only
@@ -58,11 +107,11 @@ class TrainingService:
 
     async def seen_by(self, principal, datasource_id: str | None = None, role_id: str | None = None,
                       role_variables: dict | None = None) -> list[TrainingPair]:
-        """The pairs one caller may read, by the rule its questions' examples follow (`pairs_within`):
+        """The pairs one caller may read, by the rule its questions' examples follow (`shown_to`):
         all of them for an administrator asking without a role; for anyone else, on each datasource,
-        those whose SQL reads only the tables its role sees there (`PolicyService.scope_for` decides
-        the role and refuses as it does for a question). Listing every datasource leaves out the ones
-        it may not ask at all without a role."""
+        those its role is shown there (`PolicyService.scope_for` decides the role and refuses as it
+        does for a question). Listing every datasource leaves out the ones it may not ask at all
+        without a role."""
         pairs = await self.list(datasource_id)
         by_ds: dict[str, list[TrainingPair]] = {datasource_id: []} if datasource_id else {}
         for p in pairs:
@@ -78,11 +127,35 @@ class TrainingService:
             if not scope.restricted:
                 seen.update(p.id for p in group)
                 continue
-            full = await self.metadata.schema(ds_id)
-            names = {t.name.lower() for t in full.tables}
-            tables = names if (visible := scope.visible(names)) is None else names & visible
-            seen.update(p.id for p in group if reads_only(p.sql, tables, full.dialect))
+            shown = await self.shown_to(scope, ds_id, {p.sql for p in group})
+            seen.update(p.id for p in group if p.sql in shown)
         return [p for p in pairs if p.id in seen]
+
+    async def shown_to(self, scope, datasource_id: str, sqls: set[str]) -> set[str]:
+        """Those of `sqls` a restricted `scope` may be shown on a datasource (see `readable`)."""
+        full = await self.metadata.schema(datasource_id)
+        visible = visible_tables(scope, full)
+        return {sql for sql in sqls if readable(sql, visible, full)}
+
+    async def pairs_for(self, datasource_id: str, scope) -> list[tuple[str, str]]:
+        """(question, sql) of the active pairs one asker's questions may use: all for an administrator
+        without a role, else those `shown_to` its scope; kept per scope while the pairs and the
+        schema stay the same objects (the hot path of every question)."""
+        pairs = await self.pairs(datasource_id)
+        if not scope.restricted:
+            return pairs
+        full = await self.metadata.schema(datasource_id)
+        key = (datasource_id, scope.role_id, tuple((r.table, r.row_filter) for r in scope.rules),
+               json.dumps(scope.values, sort_keys=True, default=str))
+        hit = self._scoped.get(key)
+        if hit is not None and hit[0] > time.monotonic() and hit[1] is pairs and hit[2] is full:
+            return hit[3]
+        shown = await self.shown_to(scope, datasource_id, {sql for _, sql in pairs})
+        kept = [(q, sql) for q, sql in pairs if sql in shown]
+        now = time.monotonic()  # expired entries go, so no old schema is held past its time
+        self._scoped = {k: v for k, v in self._scoped.items() if v[0] > now}
+        self._scoped[key] = (now + _TTL, pairs, full, kept)
+        return kept
 
     async def update(self, training_id: str, changes: dict, dialect: str) -> TrainingPair:
         """Change a pair's question, SQL (still read-only) or whether it is used (active)."""

@@ -21,6 +21,7 @@ def build(path) -> None:
                             internal_note TEXT NOT NULL);
         CREATE TABLE ledger (id INTEGER PRIMARY KEY, account TEXT NOT NULL);
         INSERT INTO ledger VALUES (1, 'offshore');
+        CREATE VIEW offshore_view AS SELECT account FROM ledger;
     """)
     rows = [(i, "north", f"NORTHSECRET{i % 3}", 10 * i, f"north note {i}") for i in range(1, 7)]
     rows += [(100, "south", SOUTH_ONLY, 1000, "south note")]
@@ -179,3 +180,37 @@ async def test_a_model_outage_shown_to_a_non_admin_names_no_host_or_port(tmp_pat
         assert status == 502 and "127.0.0.1" not in json.dumps(body) and str(port) not in json.dumps(body), body
         status, body = await _post(client, "/api/v1/single-turn/q2a", ADMIN, odd)
         assert status == 502 and f"127.0.0.1:{port}" in body["detail"]  # administrators get the details
+
+
+async def _pair(client, ds, question: str, sql: str) -> None:
+    resp = await client.post("/api/v1/training", headers=ADMIN, json={"datasource_id": ds, "question": question, "sql": sql})
+    assert resp.status == 201, await resp.text()
+
+
+@pytest.mark.parametrize("regional", ["llm"], indirect=True)
+async def test_training_pairs_naming_a_hidden_column_or_a_hidden_table_behind_a_view_reach_no_role(regional):
+    """A pair is shown to a role (listed, or an example in its prompt) only when it names nothing the
+    role may not read: no column hidden with visibility false (however it is qualified), no view over
+    a table the role cannot see."""
+    client, ds, north, fake = regional["client"], regional["ds"], regional["north"], regional["fake"]
+    await _pair(client, ds, "How many zorblax sales have a note?", "SELECT COUNT(internal_note) AS n FROM sales")
+    await _pair(client, ds, "Which zorblax sales have which note?", "SELECT s.id, s.internal_note FROM sales AS s")
+    await _pair(client, ds, "How many zorblax accounts are offshore?", "SELECT COUNT(*) AS n FROM offshore_view")
+    await _pair(client, ds, "How many zorblax sales are there per region?", "SELECT region, COUNT(*) AS n FROM sales GROUP BY region")
+    viewer = await (await client.post("/api/v1/roles", headers=ADMIN, json={"name": "viewer"})).json()
+    await client.post("/api/v1/policies", headers=ADMIN, json={"role_id": viewer["id"], "datasource_id": ds,
+                                                                "rules": [{"table": "sales"}, {"table": "offshore_view"}]})
+    asker = {"Authorization": f"Bearer {(await _post(client, '/api/v1/auth/keys', ADMIN, {'scope': 'priv_asker'}))[1]['key']}"}
+    listing = await (await client.get(f"/api/v1/training?datasource_id={ds}", headers=ADMIN)).text()
+    assert "internal_note" in listing and "FROM offshore_view" in listing  # what a leak would look like
+    for headers, role in ((north, None), (asker, viewer["id"])):
+        path = f"/api/v1/training?datasource_id={ds}" + (f"&role_id={role}" if role else "")
+        text = await (await client.get(path, headers=headers)).text()
+        assert "GROUP BY region" in text and "internal_note" not in text and "offshore_view" not in text, text
+        fake.requests.clear()
+        status, body = await _post(client, "/api/v1/single-turn/q2s", headers, {
+            "datasource_id": ds, "question": "How many zorblax sales have a note or are offshore, per region?",
+            **({"role_id": role} if role else {})})
+        prompt = json.dumps(fake.requests)
+        assert status == 200 and body["engine"] == "llm" and "GROUP BY region" in prompt, body
+        assert "internal_note" not in prompt and "FROM offshore_view" not in prompt, prompt
