@@ -1,23 +1,22 @@
 """Feishu / Lark event webhook (schema 2.0): decrypt and verify deliveries, turn
-im.message.receive_v1 into IncomingMessages, reply with interactive cards through lark-oapi's async API
-(its domain pointed at `domain`: feishu, lark or a base URL)."""
+im.message.receive_v1 into IncomingMessages, reply with interactive cards through the Open API
+(adapters/feishu_api.py; its base URL from `domain`: feishu, lark or a base URL)."""
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-import httpx
 from aiohttp import web
 
 from tabletalk.adapters.delivery import (deliveries, identity, identity_source, learn_identity, parse_json,
                                          peek_identity, with_retries)
+from tabletalk.adapters.feishu_api import TOKEN_REFUSED_CODES, FeishuError, OpenApi, OpenApis, base_url, classify
 from tabletalk.adapters.feishu_message import to_incoming
 from tabletalk.adapters.feishu_render import card, progress_card
 from tabletalk.adapters.rest.app import DISPATCHER
@@ -25,39 +24,22 @@ from tabletalk.adapters.rest.http import json_response, public
 from tabletalk.bot.messages import IncomingMessage
 from tabletalk.core.errors import Invalid, NotFound, Unauthorized
 
-if TYPE_CHECKING:
-    import lark_oapi as lark
-
 log = logging.getLogger("tabletalk.feishu")
 routes = web.RouteTableDef()
-# lark-oapi is imported only when a Feishu bot sends something: it is large (tens of thousands of
-# objects the garbage collector would otherwise walk in every service, Feishu bots or not).
-DOMAINS = {"feishu": "https://open.feishu.cn", "lark": "https://open.larksuite.com"}
-RETRYABLE_CODES = {99991400, 99991401, 1000004, 1000005}  # frequency limits and transient server errors
 FRIENDLY_ERROR = "Sorry, something went wrong while answering. Please try again in a moment."
+OPEN_APIS = web.AppKey("feishu_open_apis", OpenApis)  # one HTTP session per Open API base URL, per app
 
 
-class FeishuError(Exception):
-    def __init__(self, what: str, code: int, msg: str, status: int | None):
-        super().__init__(f"{what}: {code} {msg}")
-        self.code, self.status = code, status
+def install(app: web.Application) -> None:
+    """The app's Open API sessions (made on first use, closed when the app is cleaned up, after its
+    answers are drained), and late answers sent through them."""
+    app[OPEN_APIS] = OpenApis()
 
+    async def close(a: web.Application) -> None:
+        await a[OPEN_APIS].close()
 
-def _classify(exc: Exception) -> float | None:
-    if isinstance(exc, FeishuError):
-        if exc.status == 429 or (exc.status or 0) >= 500 or exc.code in RETRYABLE_CODES:
-            return 1.0 if exc.status == 429 else 0.0
-        return None
-    if isinstance(exc, (httpx.HTTPError, asyncio.TimeoutError)):
-        return 0.0
-    return None
-
-
-def _checked(what: str, resp):
-    if not resp.success():
-        status = getattr(getattr(resp, "raw", None), "status_code", None)
-        raise FeishuError(what, resp.code, resp.msg, status)
-    return resp
+    app.on_cleanup.append(close)
+    app[DISPATCHER].late_replies["feishu"] = functools.partial(late_reply, app=app)
 
 
 # Signed deliveries older than this are refused. Longer than Feishu's retry schedule (15 s, 5 min,
@@ -156,10 +138,6 @@ async def _when_known(app: web.Application, dispatcher, bot, event: dict, event_
         await answer(app, dispatcher, bot, msg)
 
 
-def _domain(channel) -> str:
-    return DOMAINS.get(channel.domain, channel.domain.rstrip("/"))
-
-
 def decrypt(encrypt_key: str, encrypted: str) -> str:
     """Feishu's event encryption: AES-256-CBC, key sha256(encrypt_key), IV the first 16 bytes, PKCS7."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -176,113 +154,78 @@ def decrypt(encrypt_key: str, encrypted: str) -> str:
     return plain[:-pad].decode()
 
 
-def client_for(channel) -> lark.Client:
-    import lark_oapi as lark
-
-    return (lark.Client.builder().app_id(channel.app_id).app_secret(channel.app_secret).domain(_domain(channel))
-            .enable_set_token(True).log_level(lark.LogLevel.WARNING).build())
-
-
-async def tenant_token(app: web.Application, channel) -> str:
-    """The app's tenant_access_token, cached until shortly before it expires.
-
-    Raw HTTP on purpose: lark-oapi's async methods fetch this token with a *blocking* `requests`
-    call, which would stall the whole event loop; with the token passed in, they stay async."""
+async def tenant_token(app: web.Application, channel, refused: str | None = None) -> str:
+    """The app's tenant_access_token, cached until shortly before it expires; a new one when the
+    cached one is `refused` (only one fetch when many answers find it refused at once)."""
     cache = deliveries(app).tokens
     key = _account(channel)
     hit = cache.get(key)
     loop = asyncio.get_running_loop()
-    if hit and hit[1] > loop.time():
+    if hit and hit[1] > loop.time() and hit[0] != refused:
         return hit[0]
-    token, expire = await _fetch_token(channel)
+    token, expire = await _api(app, channel).tenant_token(channel.app_id, channel.app_secret)
     cache[key] = (token, loop.time() + max(60, expire - 300))
     return token
 
 
-async def fetch_tenant_token(channel) -> str:
-    """A fresh tenant_access_token (no cache)."""
-    return (await _fetch_token(channel))[0]
-
-
-async def _fetch_token(channel) -> tuple[str, int]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        resp = await http.post(f"{_domain(channel)}/open-apis/auth/v3/tenant_access_token/internal",
-                               json={"app_id": channel.app_id, "app_secret": channel.app_secret})
-    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-    if resp.status_code != 200 or data.get("code") != 0:
-        raise FeishuError("tenant_access_token", data.get("code", -1), data.get("msg", resp.reason_phrase), resp.status_code)
-    return data["tenant_access_token"], int(data.get("expire", 7200))
+def _api(app: web.Application, channel) -> OpenApi:
+    return app[OPEN_APIS](channel.domain)
 
 
 def _account(channel) -> str:
-    return f"feishu:{channel.app_id}:{_domain(channel)}"
+    return f"feishu:{channel.app_id}:{base_url(channel.domain)}"
+
+
+TokenSource = Callable[[str | None], Awaitable[str]]  # (the token just refused, if any) -> a token to use
+
+
+async def _authorized(what: str, token: TokenSource, call: Callable[[str], Awaitable]):
+    """`call(token)`, the token fetch included, retried on transient failures; when Feishu refuses
+    the token (expired early, revoked), all that once more with a new one."""
+    used: str | None = None
+    refused: str | None = None
+
+    async def once():
+        nonlocal used
+        used = await token(refused)
+        return await call(used)
+
+    try:
+        return await with_retries(once, classify, what=f"feishu {what}")
+    except FeishuError as exc:
+        if exc.code not in TOKEN_REFUSED_CODES or used is None:
+            raise
+        log.info("feishu %s: the tenant token was refused (%s); retrying once with a new one", what, exc.code)
+    refused = used
+    return await with_retries(once, classify, what=f"feishu {what}")
 
 
 async def bot_open_id(app: web.Application, channel) -> str:
     """This app's bot open_id (bot/v3/info): how group messages that @mention it are recognised."""
-    token = await tenant_token(app, channel)
-    async with httpx.AsyncClient(timeout=10) as http:
-        resp = await http.get(f"{_domain(channel)}/open-apis/bot/v3/info", headers={"Authorization": f"Bearer {token}"})
-    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-    open_id = (data.get("bot") or {}).get("open_id") if isinstance(data, dict) else None
-    if resp.status_code != 200 or data.get("code") != 0 or not open_id:
-        raise FeishuError("bot info", data.get("code", -1), data.get("msg", resp.reason_phrase), resp.status_code)
-    return open_id
+    api = _api(app, channel)
+    return await _authorized("bot info", lambda refused: tenant_token(app, channel, refused), api.bot_open_id)
 
 
 identity_source("feishu", _account, bot_open_id)
 
 
 class _Cards:
-    """The im.v1 calls a reply needs, through lark-oapi with the tenant token passed in, each retried."""
+    """The im.v1 calls a reply needs, over one Open API session, each retried (adapters/feishu_api.py)."""
 
-    def __init__(self, channel, token: Callable[[], Awaitable[str]]):
-        self.client, self._token = client_for(channel), token
-
-    async def _option(self):
-        import lark_oapi as lark
-
-        return lark.RequestOption.builder().tenant_access_token(await self._token()).build()
-
-    async def _call(self, what: str, send, req):
-        async def once():
-            return _checked(what, await send(req, await self._option()))
-        return await with_retries(once, _classify, what=f"feishu {what}")
+    def __init__(self, api: OpenApi, token: TokenSource):
+        self.api, self._token = api, token
 
     async def reply(self, message_id: str, content: dict) -> str:
-        from lark_oapi.api.im.v1 import ReplyMessageRequest, ReplyMessageRequestBody
-
-        req = (ReplyMessageRequest.builder().message_id(message_id).request_body(
-            ReplyMessageRequestBody.builder().msg_type("interactive").content(_json(content)).build()).build())
-        return (await self._call("reply", self.client.im.v1.message.areply, req)).data.message_id
+        return await _authorized("reply", self._token, lambda t: self.api.reply(t, message_id, content))
 
     async def patch(self, message_id: str, content: dict) -> None:
-        from lark_oapi.api.im.v1 import PatchMessageRequest, PatchMessageRequestBody
-
-        req = (PatchMessageRequest.builder().message_id(message_id).request_body(
-            PatchMessageRequestBody.builder().content(_json(content)).build()).build())
-        await self._call("patch", self.client.im.v1.message.apatch, req)
+        await _authorized("patch", self._token, lambda t: self.api.patch(t, message_id, content))
 
     async def send_to_user(self, open_id: str, content: dict) -> None:
-        from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
-
-        req = (CreateMessageRequest.builder().receive_id_type("open_id").request_body(
-            CreateMessageRequestBody.builder().receive_id(open_id).msg_type("interactive").content(_json(content))
-            .build()).build())
-        await self._call("send", self.client.im.v1.message.acreate, req)
+        await _authorized("send", self._token, lambda t: self.api.send(t, "open_id", open_id, content))
 
     async def upload(self, png: bytes) -> str:
-        import io
-
-        from lark_oapi.api.im.v1 import CreateImageRequest, CreateImageRequestBody
-
-        req = CreateImageRequest.builder().request_body(
-            CreateImageRequestBody.builder().image_type("message").image(io.BytesIO(png)).build()).build()
-        return (await self._call("image upload", self.client.im.v1.image.acreate, req)).data.image_key
-
-
-def _json(content: dict) -> str:
-    return json.dumps(content, ensure_ascii=False)
+        return await _authorized("image upload", self._token, lambda t: self.api.upload_image(t, png))
 
 
 # Patch errors after which the answer is sent as a new reply instead: the progress card is gone
@@ -292,7 +235,7 @@ GONE_CODES = {230001, 230011, 230031}
 
 async def answer(app: web.Application, dispatcher, bot, msg: IncomingMessage) -> None:
     channel = bot.channels.feishu
-    cards = _Cards(channel, lambda: tenant_token(app, channel))
+    cards = _Cards(_api(app, channel), lambda refused: tenant_token(app, channel, refused))
     progress = None
 
     async def show_progress(text: str) -> dict:  # only questions that take a while get one
@@ -310,17 +253,26 @@ async def answer(app: web.Application, dispatcher, bot, msg: IncomingMessage) ->
     await _deliver(cards, bot, msg, progress, reply)
 
 
-async def late_reply(bot, msg: IncomingMessage, ref: dict, reply) -> None:
-    """An answer given after a restart: the same reply path, patching the progress card sent before."""
+async def late_reply(bot, msg: IncomingMessage, ref: dict, reply, *, app: web.Application | None = None) -> None:
+    """An answer given after a restart: the same reply path, patching the progress card sent before
+    (through the app's sessions and token cache; without an app, a session of its own for this one)."""
     channel = bot.channels.feishu
+    if app is not None:
+        cards = _Cards(_api(app, channel), lambda refused: tenant_token(app, channel, refused))
+        await _deliver(cards, bot, msg, ref.get("progress_message_id"), reply)
+        return
+    api = OpenApi(base_url(channel.domain))
     token: list[str] = []
 
-    async def once() -> str:  # no app here to cache it in: one token for this one answer
-        if not token:
-            token.append(await fetch_tenant_token(channel))
+    async def own(refused: str | None) -> str:  # one token for this one answer, renewed if refused
+        if not token or token[0] == refused:
+            token[:] = [(await api.tenant_token(channel.app_id, channel.app_secret))[0]]
         return token[0]
 
-    await _deliver(_Cards(channel, once), bot, msg, ref.get("progress_message_id"), reply)
+    try:
+        await _deliver(_Cards(api, own), bot, msg, ref.get("progress_message_id"), reply)
+    finally:
+        await api.close()
 
 
 def _asked(msg: IncomingMessage) -> str:

@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None) ->
         app.router.add_routes(module.routes)
         if hasattr(module, "late_reply"):  # how an answer given after a restart reaches the platform
             app[DISPATCHER].late_replies[module.__name__.rsplit(".", 1)[1]] = module.late_reply
+        if hasattr(module, "install"):  # per-app state of an adapter (Feishu's Open API sessions)
+            module.install(app)
     from tabletalk.adapters.rest.openapi import openapi_handler
     app.router.add_get(API_PREFIX + "/openapi.json", openapi_handler)
     from tabletalk.adapters.asktable import install as install_asktable  # /v1, the AskTable SDK's surface

@@ -1,5 +1,7 @@
-"""A local fake of the Feishu/Lark Open API (enough for lark-oapi's im.v1 calls) and an event sender
-that encrypts and signs deliveries exactly as Feishu does.
+"""A local fake of the Feishu/Lark Open API (the tenant token, bot info and im.v1 message calls, each
+refusing a tenant_access_token it did not issue or has expired as Feishu does) and an event sender
+that encrypts and signs deliveries exactly as Feishu does. It counts the TCP connections it was sent
+requests on (`connections`).
 
     async with FakeFeishu() as fs:
         channels = {"feishu": {"app_id": "cli_1", "app_secret": "s", "verification_token": "vt",
@@ -52,16 +54,42 @@ def _shared(content) -> bool:
 
 
 class FakeFeishu(RecordingServer):
-    def __init__(self):
+    def __init__(self, token: str = "t-fake"):
         super().__init__()
         self._ids = itertools.count(1)
         self._cards: dict[str, str] = {}  # id of each card the bot sent -> its content now
+        self._first, self._issued = token, itertools.count(2)
+        self.token = token  # the tenant_access_token the token endpoint hands out now
+        self._valid = {self.token}
+        self.connections: set[tuple] = set()  # (host, port) of each client connection a request came on
+
+    def expire_tokens(self) -> None:
+        """Every tenant_access_token issued so far stops working; the next one asked for is new."""
+        self._valid.clear()
+        self.token = f"{self._first}-{next(self._issued)}"
+        self._valid.add(self.token)
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """Feishu's answer to a call without a valid tenant token (the HTTP status varies by API; the code counts)."""
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer ") and auth[7:] in self._valid:
+            return None
+        return web.json_response({"code": 99991663, "msg": "Invalid access token for authorization. "
+                                  "Please make a request with token attached."}, status=400)
+
+    @web.middleware
+    async def _track(self, request: web.Request, handler):
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.connections.add(tuple(peer[:2]))
+        return await handler(request)
 
     @property
     def domain(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def routes(self, app: web.Application) -> None:
+        app.middlewares.append(self._track)
         app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
         app.router.add_post("/open-apis/im/v1/messages/{mid}/reply", self._reply)
         app.router.add_patch("/open-apis/im/v1/messages/{mid}", self._patch)
@@ -79,19 +107,19 @@ class FakeFeishu(RecordingServer):
     async def _token(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.calls.append(Call("token", body))
-        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": "t-fake", "expire": 7200})
+        return self._fail("token") or web.json_response({"code": 0, "msg": "ok", "tenant_access_token": self.token, "expire": 7200})
 
     async def _bot_info(self, request: web.Request) -> web.Response:
         self.calls.append(Call("bot_info", {"auth": request.headers.get("Authorization")}))
         await self.stalled("bot_info")
-        return self._fail("bot_info") or web.json_response({"code": 0, "msg": "ok", "bot": {
+        return self._refused(request) or self._fail("bot_info") or web.json_response({"code": 0, "msg": "ok", "bot": {
             "activate_status": 2, "app_name": "TableTalk", "avatar_url": "", "ip_white_list": [], "open_id": BOT_OPEN_ID}})
 
     async def _reply(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.calls.append(Call("reply", {"message_id": request.match_info["mid"], **body,
                                          "auth": request.headers.get("Authorization")}))
-        failed = self._fail("reply")
+        failed = self._refused(request) or self._fail("reply")
         if failed:
             return failed
         message_id = f"om_reply_{next(self._ids)}"
@@ -108,7 +136,7 @@ class FakeFeishu(RecordingServer):
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.calls.append(Call("send", {"receive_id_type": request.query.get("receive_id_type"), **body}))
-        failed = self._fail("send")
+        failed = self._refused(request) or self._fail("send")
         if failed:
             return failed
         message_id = f"om_dm_{next(self._ids)}"
@@ -119,7 +147,7 @@ class FakeFeishu(RecordingServer):
         body = await request.json()
         mid = request.match_info["mid"]
         self.calls.append(Call("patch", {"message_id": mid, **body}))
-        failed = self._fail("patch")
+        failed = self._refused(request) or self._fail("patch")
         if failed:
             return failed
         # As Feishu: only interactive cards this app sent can be patched, and only shared ones
@@ -135,7 +163,7 @@ class FakeFeishu(RecordingServer):
         image = form.get("image")
         size = len(image.file.read()) if hasattr(image, "file") else 0
         self.calls.append(Call("image", {"image_type": form.get("image_type"), "size": size}))
-        return self._fail("image") or web.json_response({"code": 0, "msg": "success", "data": {"image_key": f"img_{next(self._ids)}"}})
+        return self._refused(request) or self._fail("image") or web.json_response({"code": 0, "msg": "success", "data": {"image_key": f"img_{next(self._ids)}"}})
 
     def text_event(self, text: str, *, chat_type: str = "p2p", open_id: str = "ou_user1", mention: bool = False,
                    event_id: str | None = None, token: str = "vt") -> dict:
