@@ -5,20 +5,27 @@ exact matches alike (`TrainingService.shown_to`): a pair names nothing its asker
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
+import weakref
 from dataclasses import dataclass
 
+from sqlglot import exp
 from sqlmodel import select
 
-from tabletalk.core.cache import IdentityMemo
+from tabletalk.core.cache import IdentityMemo, TtlCache
 from tabletalk.core.errors import Forbidden, NotFound
 from tabletalk.core.metadata.schema import Schema, Table
 from tabletalk.core.nlq.reads import sql_reads
 from tabletalk.core.store.db import Store
 from tabletalk.core.store.models import Datasource, TrainingPair, iso
 
+log = logging.getLogger(__name__)
+
 _TTL = 30.0
+LOOKUP_TIMEOUT = 5.0  # seconds a literal's confirmation may take before the pair is left out
 MAX_VIEWS = 8  # views a pair may read through (nested ones counted), as the policy rewriter's depth
 
 
@@ -65,6 +72,34 @@ def readable(sql: str, visible: set[str], full: Schema) -> bool:
     return True
 
 
+def literal_checks(sql: str, full: Schema, shaped: set[str]) -> list[tuple[str, str, str]] | None:
+    """For a role whose row filters shape the tables `shaped` (lower-case; views count as shaped):
+    the (table, column, value) lookups that would confirm `sql`'s string literals are values of rows
+    it reads; None when one cannot be confirmed. A literal compared with a column of a table no filter
+    shapes, or with a number or date column (a bound, not a stored text), needs none; one compared
+    with a text column of a shaped table needs `=`, `<>` or `IN`; any other (a LIKE pattern, inside a
+    function, compared with nothing, a column whose table the text does not tell) cannot be."""
+    reads = sql_reads(sql, full.dialect)
+    if reads is None or not reads.sure:
+        return None
+    hidden = _hidden_of(full)
+    if not reads.literals or not (reads.tables & shaped or reads.tables & hidden.views.keys()):
+        return []
+    checks = []
+    for lit in reads.literals:
+        owners = [hidden.tables[t] for t in lit.tables if t in hidden.tables and hidden.tables[t].column(lit.column)]
+        if lit.how == "other" or len(owners) != 1:
+            return None
+        table = owners[0]
+        column = table.column(lit.column)
+        if column.kind != "text" or (table.name.lower() not in shaped and table.kind != "view"):
+            continue
+        if lit.how != "equal":
+            return None
+        checks.append((table.name, column.name, lit.value))
+    return checks
+
+
 def visible_tables(scope, full: Schema) -> set[str]:
     """Lower-case names of the tables (and views) of `full` a scope may query."""
     names = {t.name.lower() for t in full.tables}
@@ -83,7 +118,8 @@ class TrainingService:
         self.policies = policies  # PolicyService and MetadataService: what `seen_by` shows whom
         self.metadata = metadata
         self._pairs: dict[str, tuple[float, list[tuple[str, str]]]] = {}
-        self._scoped: dict[tuple, tuple] = {}  # per (datasource, role, rules, values): (expiry, pairs, schema, shown)
+        # per (datasource, role, rules, values): (pairs, schema, the pairs shown); one load per burst
+        self._scoped: TtlCache[tuple] = TtlCache(_TTL, max_items=1000)
 
     async def create(self, datasource_id: str, question: str, sql: str, dialect: str) -> TrainingPair:
         from tabletalk.core.policy.readonly import parse_read_only
@@ -131,11 +167,52 @@ class TrainingService:
             seen.update(p.id for p in group if p.sql in shown)
         return [p for p in pairs if p.id in seen]
 
-    async def shown_to(self, scope, datasource_id: str, sqls: set[str]) -> set[str]:
-        """Those of `sqls` a restricted `scope` may be shown on a datasource (see `readable`)."""
-        full = await self.metadata.schema(datasource_id)
+    async def shown_to(self, scope, datasource_id: str, sqls: set[str], full: Schema | None = None) -> set[str]:
+        """Those of `sqls` a restricted `scope` may be shown on a datasource: they name nothing it may
+        not read (`readable`) and, under row filters, carry no string of rows it cannot read
+        (`literal_checks`, each looked up through its policy as value hints are)."""
+        full = full or await self.metadata.schema(datasource_id)
         visible = visible_tables(scope, full)
-        return {sql for sql in sqls if readable(sql, visible, full)}
+        shown = {sql for sql in sqls if readable(sql, visible, full)}
+        if not scope.filtered or not shown:
+            return shown
+        shaped = scope.shaped_tables({t.name.lower() for t in full.tables})
+        checks = {sql: literal_checks(sql, full, shaped) for sql in shown}
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for needed in checks.values():
+            for table, column, value in needed or ():
+                wanted.setdefault((table, column), set()).add(value)
+        confirmed = await self._confirmed(scope, datasource_id, full, wanted) if wanted else set()
+        return {sql for sql, needed in checks.items() if needed is not None and set(needed) <= confirmed}
+
+    async def _confirmed(self, scope, datasource_id: str, full: Schema,
+                         wanted: dict[tuple[str, str], set[str]]) -> set[tuple[str, str, str]]:
+        """The (table, column, value) of `wanted` that a row the scope reads holds, read through its
+        policy; a lookup that fails confirms nothing."""
+        datasources = self.metadata.datasources
+        conn = await datasources.connector(await datasources.get(datasource_id))
+        guard = dict(all_tables={t.name for t in full.tables},
+                     views={t.name: t.view_sql for t in full.tables if t.kind == "view" and t.view_sql},
+                     schemas={t.schema.lower() for t in full.tables if t.schema},
+                     columns={t.name: [c.name for c in t.columns] for t in full.tables if t.hidden})
+        sem = asyncio.Semaphore(4)
+
+        async def lookup(table: str, column: str, values: set[str]) -> set[tuple[str, str, str]]:
+            col = exp.column(exp.to_identifier(column, quoted=True))
+            sql = (exp.select(col.copy()).distinct().from_(exp.to_table(table, quoted=True))
+                   .where(exp.In(this=col, expressions=[exp.Literal.string(v) for v in sorted(values)]))
+                   .sql(dialect=full.dialect))
+            async with sem:
+                try:
+                    result = await conn.execute(scope.apply(sql, full.dialect, **guard), max_rows=len(values) + 1,
+                                                timeout=LOOKUP_TIMEOUT)
+                except Exception as exc:  # noqa: BLE001 - fail closed: an unconfirmed pair is not shown
+                    log.info("training literal lookup %s.%s failed: %s", table, column, exc)
+                    return set()
+            return {(table, column, str(row[0])) for row in result.data if row and row[0] is not None}
+
+        found = await asyncio.gather(*(lookup(t, c, v) for (t, c), v in wanted.items()))
+        return set().union(*found)
 
     async def pairs_for(self, datasource_id: str, scope) -> list[tuple[str, str]]:
         """(question, sql) of the active pairs one asker's questions may use: all for an administrator
@@ -147,15 +224,17 @@ class TrainingService:
         full = await self.metadata.schema(datasource_id)
         key = (datasource_id, scope.role_id, tuple((r.table, r.row_filter) for r in scope.rules),
                json.dumps(scope.values, sort_keys=True, default=str))
-        hit = self._scoped.get(key)
-        if hit is not None and hit[0] > time.monotonic() and hit[1] is pairs and hit[2] is full:
-            return hit[3]
-        shown = await self.shown_to(scope, datasource_id, {sql for _, sql in pairs})
-        kept = [(q, sql) for q, sql in pairs if sql in shown]
-        now = time.monotonic()  # expired entries go, so no old schema is held past its time
-        self._scoped = {k: v for k, v in self._scoped.items() if v[0] > now}
-        self._scoped[key] = (now + _TTL, pairs, full, kept)
-        return kept
+
+        async def load():
+            shown = await self.shown_to(scope, datasource_id, {sql for _, sql in pairs}, full)
+            # The schema by weak reference: an idle scope's entry does not keep an old schema alive.
+            return pairs, weakref.ref(full), [(q, sql) for q, sql in pairs if sql in shown]
+
+        hit = await self._scoped.get(key, load)
+        if hit[0] is not pairs or hit[1]() is not full:  # pairs edited or schema reloaded since
+            self._scoped.pop(key)
+            hit = await self._scoped.get(key, load)
+        return hit[2]
 
     async def update(self, training_id: str, changes: dict, dialect: str) -> TrainingPair:
         """Change a pair's question, SQL (still read-only) or whether it is used (active)."""

@@ -214,3 +214,32 @@ async def test_training_pairs_naming_a_hidden_column_or_a_hidden_table_behind_a_
         prompt = json.dumps(fake.requests)
         assert status == 200 and body["engine"] == "llm" and "GROUP BY region" in prompt, body
         assert "internal_note" not in prompt and "FROM offshore_view" not in prompt, prompt
+
+
+@pytest.mark.parametrize("regional", ["llm"], indirect=True)
+async def test_a_pair_carrying_a_value_of_rows_a_filtered_role_cannot_see_is_not_shown_to_it(regional):
+    """Under a row filter, a pair's string literals must be values of rows the role reads (confirmed
+    through its policy): north is not shown the pair on SOUTHSECRET1, south is; a number bound needs no check."""
+    client, ds, north, fake = regional["client"], regional["ds"], regional["north"], regional["fake"]
+    for secret in ("NORTHSECRET1", SOUTH_ONLY):
+        await _pair(client, ds, f"How many zorblax sales carry {secret}?",
+                    f"SELECT COUNT(*) AS n FROM sales WHERE secret = '{secret}'")
+    await _pair(client, ds, "How many zorblax sales have a secret like SOUTH?",
+                "SELECT COUNT(*) AS n FROM sales WHERE secret LIKE 'SOUTH%'")
+    await _pair(client, ds, "How many zorblax sales are over 50?", "SELECT COUNT(*) AS n FROM sales WHERE amount > 50")
+    south = await (await client.post("/api/v1/auth/keys", headers=ADMIN, json={
+        "scope": "priv_asker", "role_id": "region", "role_variables": {"region": "south"}})).json()
+    south = {"Authorization": f"Bearer {south['key']}"}
+    listed = {}
+    for name, headers in (("admin", ADMIN), ("north", north), ("south", south)):
+        listed[name] = await (await client.get(f"/api/v1/training?datasource_id={ds}", headers=headers)).text()
+    assert SOUTH_ONLY in listed["admin"] and "LIKE 'SOUTH%'" in listed["admin"]  # what a leak would look like
+    assert SOUTH_ONLY not in listed["north"] and "SOUTH%" not in listed["north"], listed["north"]
+    assert "secret = 'NORTHSECRET1'" in listed["north"] and "amount > 50" in listed["north"]
+    assert f"secret = '{SOUTH_ONLY}'" in listed["south"] and "NORTHSECRET1" not in listed["south"], listed["south"]
+    fake.requests.clear()
+    status, body = await _post(client, "/api/v1/single-turn/q2s", north,
+                               {"datasource_id": ds, "question": "How many zorblax sales carry which secret?"})
+    prompt = json.dumps(fake.requests)
+    assert status == 200 and body["engine"] == "llm" and "secret = 'NORTHSECRET1'" in prompt, body
+    assert SOUTH_ONLY not in prompt and "SOUTH%" not in prompt, prompt

@@ -7,12 +7,13 @@ import pytest
 
 from tabletalk.core.metadata.schema import Column, Schema, Table
 from tabletalk.core.nlq.reads import sql_reads
-from tabletalk.core.nlq.training import readable
+from tabletalk.core.nlq.training import literal_checks, readable
 
 
 def shop() -> Schema:
     return Schema("sqlite", [
-        Table("sales", [Column("id", "INTEGER"), Column("region"), Column("amount", "INTEGER")], hidden=("Note",)),
+        Table("sales", [Column("id", "INTEGER"), Column("region"), Column("amount", "INTEGER"), Column("sold", "DATE")],
+              hidden=("Note",)),
         Table("ledger", [Column("id", "INTEGER"), Column("account"), Column("note")]),
         Table("accounts_view", [Column("account")], kind="view", view_sql="SELECT account FROM ledger"),
         Table("sales_view", [Column("region")], kind="view", view_sql="SELECT region FROM sales"),
@@ -61,3 +62,20 @@ def test_literals_carry_the_column_they_are_compared_with():
     assert found == {("south", "equal", "region", ("sales",)), ("east", "equal", "region", ("sales",)),
                      ("x", "equal", "account", ("sales", "ledger")), ("5", "range", "amount", ("sales", "ledger")),
                      ("y", "other", "", ()), ("z", "equal", "account", ("ledger",))}
+
+
+@pytest.mark.parametrize("sql, checks", [
+    ("SELECT COUNT(*) FROM sales WHERE region = 'south'", [("sales", "region", "south")]),
+    ("SELECT COUNT(*) FROM sales s WHERE s.region IN ('a', 'b')", [("sales", "region", "a"), ("sales", "region", "b")]),
+    ("SELECT region FROM sales_view WHERE region <> 'x'", [("sales_view", "region", "x")]),  # a view: checked too
+    ("SELECT COUNT(*) FROM sales WHERE sold >= '2024-01-01' AND amount > '5'", []),  # bounds on dates and numbers
+    ("SELECT COUNT(*) FROM sales s JOIN ledger l ON s.id = l.id WHERE l.account = 'offshore'", []),  # unfiltered table
+    ("SELECT COUNT(*) FROM ledger WHERE account LIKE '%south%'", []),  # reads no filtered table
+    ("SELECT COUNT(*) FROM sales WHERE region LIKE 'so%'", None),  # a pattern cannot be confirmed
+    ("SELECT COUNT(*) FROM sales WHERE lower(region) = 'south'", None),  # nor a value inside a function
+    ("SELECT 'label' AS l, COUNT(*) FROM sales", None),  # nor one compared with no column
+    ("SELECT COUNT(*) FROM sales JOIN ledger ON sales.id = ledger.id WHERE id = 'x'", None),  # whose table?
+])
+def test_literals_a_filtered_role_must_confirm(sql, checks):
+    found = literal_checks(sql, shop(), {"sales"})
+    assert (sorted(found) if found is not None else None) == checks, sql
