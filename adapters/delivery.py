@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -14,6 +13,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from tabletalk.adapters.rest.http import loads_bounded
 from tabletalk.core.errors import Invalid
 
 log = logging.getLogger("tabletalk.delivery")
@@ -181,16 +181,13 @@ def deliveries(app: web.Application) -> Deliveries:
 
 
 def parse_json(raw: bytes):
-    """A webhook body as JSON: a 400 for malformed, non-UTF-8 or absurdly nested bodies, never a 500
-    (json's C parser stops a 100,000-deep nesting at the recursion limit, at once)."""
+    """A webhook body as JSON: a 400 for malformed, non-UTF-8 or too deeply nested bodies, never a
+    500 — the same nesting bound as every REST route (`loads_bounded`)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Invalid("The body is not UTF-8 JSON.") from None
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise Invalid(f"Malformed JSON body: {exc}") from None
+    return loads_bounded(text)
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], classify: Callable[[Exception], float | None], *,

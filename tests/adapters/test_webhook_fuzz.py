@@ -67,6 +67,7 @@ def _fs_raw(body: bytes) -> tuple[bytes, dict]:
 
 
 NESTED = b"[" * 100_000
+DEEP = json.loads("[" * 100 + "]" * 100)  # valid JSON, deeper than any route accepts (64), within Python's limit
 EVENT = {"type": "event_callback", "event_id": "EvF1", "event": {"type": "app_mention", "user": "U1", "channel": "C1",
                                                                   "ts": "1.1", "text": "<@U0> How many orders?"}}
 MESSAGE = {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "is_bot": False}, "text": "hi"}
@@ -89,6 +90,10 @@ CASES = [  # (path, () -> (body, headers), expected status): signed when sent, n
     ("/webhooks/telegram/plat-tg", lambda: _tg(b"[]"), 400),
     ("/webhooks/telegram/plat-tg", lambda: _tg(NESTED), 400),
     ("/webhooks/telegram/plat-tg", lambda: _tg(json.dumps({"update_id": 6, "edited_message": "x"}).encode()), 200),
+    ("/webhooks/telegram/plat-tg", lambda: _tg(json.dumps({"update_id": 7, "edited_message": DEEP}).encode()), 400),
+    ("/webhooks/slack/plat-slack", lambda: _slack(json.dumps({**EVENT, "event_id": "EvDeep", "extra": DEEP}).encode()), 400),
+    ("/webhooks/feishu/plat-fs", lambda: (json.dumps({"schema": "2.0", "header": "x", "token": "v", "extra": DEEP}).encode(),
+                                          {"Content-Type": "application/json"}), 400),
     ("/webhooks/feishu/plat-fs", lambda: (b"[]", {"Content-Type": "application/json"}), 400),
     ("/webhooks/feishu/plat-fs", lambda: (b'"x"', {"Content-Type": "application/json"}), 400),
     ("/webhooks/feishu/plat-fs", lambda: (NESTED, {"Content-Type": "application/json"}), 400),
