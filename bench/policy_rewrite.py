@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlglot  # noqa: E402
 
-from tabletalk.core.policy.rewrite import Rule, apply_policies  # noqa: E402
+from tabletalk.core.policy.rewrite import Rule, apply_policies, forget_rewrites  # noqa: E402
 
 DIALECT = "sqlite"
 RULES = [Rule("orders", "customer_id IN (SELECT id FROM customers WHERE city = '{{city}}')"),
@@ -71,15 +71,22 @@ def _rewrite(sql: str) -> str:
     return apply_policies(sql, DIALECT, RULES, VALUES, all_tables=TABLES, views=VIEWS)
 
 
+def _rewrite_cold(sql: str) -> str:
+    forget_rewrites()  # the rewrite itself, not the memo of an earlier identical one
+    return _rewrite(sql)
+
+
 def run(iterations: int = 1000) -> dict:
     """Time every query `iterations` times, baseline and rewrite interleaved so both see the same machine."""
     for sql in QUERIES:  # warm caches (bound filters, parsed views) and fail early on a refused query
         _rewrite(sql)
     per_query = {sql: ([], []) for sql in QUERIES}
+    memo_hits = []
     for _ in range(iterations):
         for sql, (base, rewrite) in per_query.items():
             base.append(_ms(_baseline, sql))
-            rewrite.append(_ms(_rewrite, sql))
+            rewrite.append(_ms(_rewrite_cold, sql))
+            memo_hits.append(_ms(_rewrite, sql))
     base_all = [t for b, _ in per_query.values() for t in b]
     rewrite_all = [t for _, r in per_query.values() for t in r]
     p50, p95 = statistics.median(rewrite_all), _percentile(rewrite_all, 0.95)
@@ -91,6 +98,7 @@ def run(iterations: int = 1000) -> dict:
              "met": p50 < GOAL_MS},
             {"metric": "policy rewrite p95", "value": round(p95, 3), "unit": "ms",
              "baseline": f"{b95:.3f} ms (parse+generate)", "ratio": round(p95 / b95, 2)},
+            {"metric": "the same SQL again (memo hit) p50", "value": round(statistics.median(memo_hits), 4), "unit": "ms"},
         ],
         "queries": [{"sql": sql, "p50_ms": round(statistics.median(r), 3), "p95_ms": round(_percentile(r, 0.95), 3),
                      "baseline_p50_ms": round(statistics.median(b), 3), "ratio": round(statistics.median(r) / statistics.median(b), 2)}
