@@ -97,15 +97,18 @@ class PostgresConnector:
         """A pooled connection; driver and server errors become the user's errors. A lost connection
         expires the whole pool (every pooled connection may be dead), so the next query reconnects."""
         pool = await self._pool_()
+        connected = False
         try:
             async with pool.acquire() as conn:
+                connected = True
                 yield conn
         except asyncpg.QueryCanceledError:
             stopped = f"took longer than {timeout:g} s and " if timeout else ""
             raise Upstream(f"The query {stopped}was stopped.") from None
         except _LOST_CONNECTION as exc:
             await pool.expire_connections()
-            if isinstance(exc, asyncpg.InternalClientError):  # the driver's state text tells a user nothing
+            # Connected, then cut off (a restart, a terminated session): not "could not connect".
+            if connected and not isinstance(exc, asyncio.TimeoutError):
                 raise Upstream(f"The connection to PostgreSQL at {self.where} was lost mid-query; ask again.") from None
             raise self._failure(exc) from None
         except asyncpg.PostgresError as exc:

@@ -31,6 +31,7 @@ async def test_postgres_sessions_terminated_again_and_again_are_clear_errors_the
             except Upstream as exc:
                 outcomes.append(exc.detail)
                 assert "state" not in exc.detail and "password" not in exc.detail, exc.detail
+                assert "lost mid-query" in exc.detail, exc.detail  # it had connected: not "could not connect"
     finally:
         await admin.close()
         await conn.close()
