@@ -5,11 +5,9 @@ NL->SQL engine, the LLM prompt builder and the policy layer. Pure data, no I/O.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TypeVar
 
 
 @lru_cache(maxsize=4096)
@@ -94,27 +92,6 @@ ENGINE_DIALECTS = {
     "excel": "duckdb",
     "parquet": "duckdb",
 }
-
-
-T = TypeVar("T")
-
-
-def built_per_schema(build: Callable[[Schema], T]) -> Callable[[Schema], T]:
-    """`build(schema)` done once per schema object (the metadata service caches schema objects, so a
-    question reuses what the previous one built); a few dozen kept."""
-    cache: dict[int, tuple[Schema, T]] = {}
-
-    def get(schema: Schema) -> T:
-        hit = cache.get(id(schema))
-        if hit is not None and hit[0] is schema:
-            return hit[1]
-        if len(cache) > 64:
-            cache.clear()
-        value = build(schema)
-        cache[id(schema)] = (schema, value)
-        return value
-
-    return get
 
 
 def fk_path(edges: dict[str, list[tuple[str, str, str, str]]], start: str, goal: str) -> list | None:

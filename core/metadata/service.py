@@ -311,9 +311,6 @@ class MetadataService:
         shaped = scope.shaped_tables({t.name.lower() for t in full.tables})
         jobs = [(t, c) for t in schema.tables for c in t.columns
                 if c.values and (t.kind == "view" or t.name.lower() in shaped)]
-        views = {t.name: t.view_sql for t in full.tables if t.kind == "view" and t.view_sql}
-        schemas = {t.schema.lower() for t in full.tables if t.schema}
-        columns = {t.name: [c.name for c in t.columns] for t in full.tables if t.hidden}
         sem = asyncio.Semaphore(4)
 
         async def lookup(table: Table, col: Column):
@@ -321,8 +318,7 @@ class MetadataService:
                    .from_(exp.to_table(table.name, quoted=True)).sql(dialect=full.dialect))
             async with sem:
                 try:
-                    rewritten = scope.apply(sql, full.dialect, all_tables={t.name for t in full.tables}, views=views,
-                                            schemas=schemas, columns=columns)
+                    rewritten = scope.enforce(sql, full)
                     result = await conn.execute(rewritten, max_rows=len(col.values) + 1, timeout=10.0)
                 except Exception as exc:  # fail closed: no samples rather than unfiltered ones
                     log.info("filtered value lookup %s.%s failed: %s", table.name, col.name, exc)

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema, fk_path
+from tabletalk.core.cache import IdentityMemo
+from tabletalk.core.metadata.schema import Column, Schema, Table, fk_path
 
 # Words that mean the same entity or measure; the first word of a group names the concept.
 SYNONYM_GROUPS = [
@@ -176,4 +177,4 @@ class Lexicon:
         return next((c for c in table.columns if c.kind == "text" and not c.primary_key), table.primary_key)
 
 
-lexicon_for = built_per_schema(Lexicon.build)  # built once per schema object
+lexicon_for = IdentityMemo(Lexicon.build, max_items=64)  # built once per schema object

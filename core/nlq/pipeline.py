@@ -119,21 +119,16 @@ class Pipeline:
         scope = await self.policies.scope_for(ask.principal, ds.id, ask.role_id, ask.role_variables)
         try:
             full = await self.metadata.schema(ds.id)
-            all_tables = {t.name for t in full.tables}
-            visible = scope.visible({name.lower() for name in all_tables})
+            visible = scope.visible({t.name.lower() for t in full.tables})
             schema = await self.metadata.schema_for(ds.id, scope)  # its tables; values from its rows only
             answer.filtered = scope.filtered
             mark("linking", t0)
             await step("linking", {"tables": [t.name for t in schema.tables][:20]})
 
-            views = {t.name: t.view_sql for t in full.tables if t.kind == "view" and t.view_sql}
             connector = await self.datasources.connector(ds)
 
-            schemas = {t.schema.lower() for t in full.tables if t.schema}
-            columns = {t.name: [c.name for c in t.columns] for t in full.tables if t.hidden}
-
             def enforce(sql: str) -> str:
-                return scope.apply(sql, full.dialect, all_tables=all_tables, views=views, schemas=schemas, columns=columns)
+                return scope.enforce(sql, full)
 
             t0 = time.perf_counter()
             sql = ask.sql

@@ -191,10 +191,6 @@ class TrainingService:
         policy; a lookup that fails confirms nothing."""
         datasources = self.metadata.datasources
         conn = await datasources.connector(await datasources.get(datasource_id))
-        guard = dict(all_tables={t.name for t in full.tables},
-                     views={t.name: t.view_sql for t in full.tables if t.kind == "view" and t.view_sql},
-                     schemas={t.schema.lower() for t in full.tables if t.schema},
-                     columns={t.name: [c.name for c in t.columns] for t in full.tables if t.hidden})
         sem = asyncio.Semaphore(4)
 
         async def lookup(table: str, column: str, values: set[str]) -> set[tuple[str, str, str]]:
@@ -204,7 +200,7 @@ class TrainingService:
                    .sql(dialect=full.dialect))
             async with sem:
                 try:
-                    result = await conn.execute(scope.apply(sql, full.dialect, **guard), max_rows=len(values) + 1,
+                    result = await conn.execute(scope.enforce(sql, full), max_rows=len(values) + 1,
                                                 timeout=LOOKUP_TIMEOUT)
                 except Exception as exc:  # noqa: BLE001 - fail closed: an unconfirmed pair is not shown
                     log.info("training literal lookup %s.%s failed: %s", table, column, exc)

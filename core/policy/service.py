@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
+from tabletalk.core.cache import IdentityMemo
 from tabletalk.core.errors import Conflict, Forbidden, Invalid, NotFound
 from tabletalk.core.policy.principal import Principal
-from tabletalk.core.metadata.schema import ENGINE_DIALECTS
+from tabletalk.core.metadata.schema import ENGINE_DIALECTS, Schema
 from tabletalk.core.policy.rewrite import Rule, apply_policies, rule_targets, visible_tables
 from tabletalk.core.policy.variables import VariableSpec, check_row_filter, validate_variables
 from tabletalk.core.store.db import Store
@@ -25,6 +26,18 @@ def role_view(r: Role) -> dict:
 def policy_view(p: Policy) -> dict:
     return {"id": p.id, "name": p.name, "role_id": p.role_id, "datasource_id": p.datasource_id, "rules": p.rules,
             "created_at": iso(p.created_at), "modified_at": iso(p.modified_at)}
+
+
+def _guard(full: Schema) -> dict:
+    """What the rewriter must know of a datasource's whole schema: its tables and views' real names,
+    the views' definitions, its own schemas, and the readable columns of tables with hidden ones."""
+    return dict(all_tables={t.name for t in full.tables},
+                views={t.name: t.view_sql for t in full.tables if t.kind == "view" and t.view_sql},
+                schemas={t.schema.lower() for t in full.tables if t.schema},
+                columns={t.name: [c.name for c in t.columns] for t in full.tables if t.hidden})
+
+
+_guard_of = IdentityMemo(_guard, max_items=64)  # once per cached schema object
 
 
 @dataclass
@@ -54,6 +67,10 @@ class Scope:
             if r.row_filter:
                 shaped |= set(all_tables) if r.table.strip() == "*" else rule_targets(r.table, set(all_tables))
         return {t.lower() for t in shaped}
+
+    def enforce(self, sql: str, full: Schema) -> str:
+        """`apply` against the datasource's whole schema `full` (its tables, views, schemas, hidden columns)."""
+        return self.apply(sql, full.dialect, **_guard_of(full))
 
     def apply(self, sql: str, dialect: str, *, all_tables: set[str], views: dict[str, str] | None = None,
               schemas: set[str] | None = None, columns: dict[str, list[str]] | None = None) -> str:

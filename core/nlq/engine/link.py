@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tabletalk.core.metadata.schema import Column, Schema, Table, built_per_schema, fk_path
+from tabletalk.core.cache import IdentityMemo
+from tabletalk.core.metadata.schema import Column, Schema, Table, fk_path
 from tabletalk.core.nlq.engine.tokens import ABBREVIATIONS, Token, lemma, name_words, root
 from tabletalk.core.nlq.engine.vocabulary import FUNCTION_WORDS, PHRASES, RELATION_WORDS, SUPERLATIVES
 from tabletalk.core.nlq.lexicon import synonyms
@@ -174,7 +175,7 @@ class SchemaIndex:
         return fk_path(self.edges, start, goal)
 
 
-index_for = built_per_schema(SchemaIndex.build)
+index_for = IdentityMemo(SchemaIndex.build, max_items=64)  # built once per schema object
 
 
 def tag(tokens: list[Token], ix: SchemaIndex) -> list[Item]:
