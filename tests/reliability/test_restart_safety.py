@@ -116,39 +116,26 @@ async def test_kill_during_twenty_messages_every_question_is_answered_after_rest
 
 
 async def test_kill_mid_telegram_answer_the_user_hears_back_after_restart(tmp_path):
-    port = _port()
     async with FakeOpenAI(latency=60) as llm, FakeTelegram() as tg:
         llm.default = lambda body: SQL
-        proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
-        try:
-            async with aiohttp.ClientSession(headers=ADMIN) as s:
-                base = f"http://127.0.0.1:{port}/api/v1"
-                ds = (await (await s.get(f"{base}/datasources")).json())["items"][0]["id"]
-                resp = await s.post(f"{base}/bots", json={"id": "shop", "name": "Shop", "datasource_ids": [ds], "channels": {
-                    "telegram": {"token": "123:ABC", "secret_token": "tg-s3", "api_base_url": tg.api_url}}})
-                assert resp.status == 201, await resp.text()
-            hook = f"http://127.0.0.1:{port}/webhooks/telegram/shop"
+
+        async def ask(root):
+            hook = f"{root}/webhooks/telegram/shop"
             assert await tg.send_update(hook, "tg-s3", tg.message("Which customers churned from the zorblax segment?")) == 200
-            await tg.wait_for("sendMessage", timeout=60)  # "Working on it…"
-            await _until(lambda: asyncio.sleep(0, bool(llm.requests)), "the model was never asked", 60)
-            _kill(proc)  # acknowledged (200), progress shown, answer not sent
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+
+        port = await _kill_mid_answer(tmp_path, llm, {"telegram": {"token": "123:ABC", "secret_token": "tg-s3",
+                                                                   "api_base_url": tg.api_url}},
+                                      ask, lambda: tg.wait_for("sendMessage", timeout=60))  # "Working on it…"
+        # acknowledged (200), progress shown, answer not sent
         assert tg.called("editMessageText") == []
-        llm.latency = 0
-        proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
-        try:
-            edit = (await tg.wait_for("editMessageText", timeout=120))[0].data
-        finally:
-            _stop(proc)
+        edit = (await _restart_until(tmp_path, port, llm, lambda: tg.wait_for("editMessageText", timeout=120)))[0].data
     assert edit["text"] != "Working on it…" and "restarted" not in edit["text"], edit
     assert [c.data["text"] for c in tg.called("sendMessage")] == ["Working on it…"]  # edited, not asked again
 
 
-async def _kill_mid_answer(tmp_path, llm, channels: dict, ask, progress_shown) -> tuple:
+async def _kill_mid_answer(tmp_path, llm, channels: dict, ask, progress_shown) -> int:
     """Start the service with a bot on `channels`, ask through the platform, kill -9 once the progress
-    message is out and the model is thinking, then restart with a model that answers at once."""
+    message is out and the model is thinking; the port, for `_restart_until`."""
     port = _port()
     proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
     try:
@@ -165,6 +152,16 @@ async def _kill_mid_answer(tmp_path, llm, channels: dict, ask, progress_shown) -
         if proc.poll() is None:
             proc.kill()
     return port
+
+
+async def _restart_until(tmp_path, port: int, llm, answered):
+    """Restart on the same home and port with a model that answers at once; wait for `answered()`."""
+    llm.latency = 0
+    proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
+    try:
+        return await answered()
+    finally:
+        _stop(proc)
 
 
 async def test_kill_mid_slack_answer_the_progress_message_is_updated_after_restart(tmp_path):
@@ -184,12 +181,7 @@ async def test_kill_mid_slack_answer_the_progress_message_is_updated_after_resta
                                       ask, lambda: slack.wait_for("chat.postMessage", timeout=60))
         assert slack.called("chat.update") == []
         progress = slack.called("chat.postMessage")[0].data
-        llm.latency = 0
-        proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
-        try:
-            await slack.wait_for_texts(1, timeout=120)
-        finally:
-            _stop(proc)
+        await _restart_until(tmp_path, port, llm, lambda: slack.wait_for_texts(1, timeout=120))
     update = slack.called("chat.update")[0].data
     assert progress["thread_ts"] == "1700000000.000100" and progress["text"] == "Working on it…"
     assert update["channel"] == "C1" and update["text"] != "Working on it…" and "ask again" not in update["text"], update
@@ -214,12 +206,7 @@ async def test_kill_mid_feishu_answer_the_progress_card_is_patched_after_restart
                                       ask, lambda: fs.wait_for("reply", timeout=60))
         assert fs.called("patch") == []
         progress = fs.called("reply")[0].data
-        llm.latency = 0
-        proc = await _serve(tmp_path / "home", port, llm.base_url, **LEASE)
-        try:
-            await fs.wait_for_texts(1, timeout=120)
-        finally:
-            _stop(proc)
+        await _restart_until(tmp_path, port, llm, lambda: fs.wait_for_texts(1, timeout=120))
     patch = fs.called("patch")[0].data
     answer = json.loads(patch["content"])["elements"][0]["content"]
     assert progress["message_id"] == event["event"]["message"]["message_id"]
