@@ -22,10 +22,45 @@ def value_bytes(v) -> int:
     return 24
 
 
-def check_result_size(rows) -> None:
-    """Invalid once the rows fetched so far exceed MAX_RESULT_BYTES."""
-    if sum(value_bytes(v) for r in rows for v in r) > MAX_RESULT_BYTES:
-        raise Invalid(f"The result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer rows or columns.")
+TOO_LARGE = f"The result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer rows or columns."
+
+
+class ResultBudget:
+    """The rows of one result as they are fetched, in batches: at most `max_rows` + 1 (the extra one
+    tells a truncated result), stopped with Invalid once they hold more than MAX_RESULT_BYTES — checked
+    before the next batch is read, so an oversized result stops early.
+
+        budget = ResultBudget(max_rows)
+        while budget.add(cursor.fetchmany(budget.next(100))):
+            pass
+    """
+
+    def __init__(self, max_rows: int):
+        self.max_rows = max_rows
+        self.rows: list = []
+        self.size = 0
+
+    def next(self, batch: int) -> int:
+        """How many rows to fetch next, at most `batch`."""
+        return min(batch, self.max_rows + 1 - len(self.rows))
+
+    def add(self, chunk) -> bool:
+        """Keep a fetched batch; False once there is nothing more to fetch."""
+        if not chunk:
+            return False
+        self.size += sum(value_bytes(v) for r in chunk for v in r)
+        if self.size > MAX_RESULT_BYTES:
+            raise Invalid(TOO_LARGE)
+        self.rows += chunk
+        return len(self.rows) <= self.max_rows
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.rows) > self.max_rows
+
+    def kept(self) -> list:
+        """The rows to answer with (the extra one left out)."""
+        return self.rows[:self.max_rows]
 
 
 @dataclass

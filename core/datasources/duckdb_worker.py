@@ -22,7 +22,8 @@ import threading
 
 import duckdb
 
-from tabletalk.core.datasources.base import MAX_RESULT_BYTES, json_value, value_bytes
+from tabletalk.core.datasources.base import ResultBudget, json_value
+from tabletalk.core.errors import Invalid
 
 QUERY_MEMORY = 512 * 2**20  # what queries may use beyond the loaded files (DuckDB's memory_limit)
 # Address space beyond what the loaded process uses: QUERY_MEMORY, thread stacks and allocator slack.
@@ -94,18 +95,14 @@ def query(db, sql: str, max_rows: int, timeout: float) -> dict:
     try:
         cur = db.execute(sql)
         columns = [d[0] for d in cur.description or []]
-        rows, size = [], 0
-        while len(rows) <= max_rows:  # in batches, so an oversized result stops early
-            batch = cur.fetchmany(min(100, max_rows + 1 - len(rows)))
-            size += sum(value_bytes(v) for r in batch for v in r)
-            if size > MAX_RESULT_BYTES:
-                return {"error": "too_large"}
-            rows += batch
-            if not batch:
-                break
+        budget = ResultBudget(max_rows)
+        while budget.add(cur.fetchmany(budget.next(100))):
+            pass
+    except Invalid:  # over the byte budget
+        return {"error": "too_large"}
     finally:
         timer.cancel()
-    return {"columns": columns, "data": [[json_value(v) for v in r] for r in rows[:max_rows]], "truncated": len(rows) > max_rows}
+    return {"columns": columns, "data": [[json_value(v) for v in r] for r in budget.kept()], "truncated": budget.truncated}
 
 
 def tables(db) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from tabletalk.core.datasources.base import MAX_RESULT_BYTES, QueryResult
+from tabletalk.core.datasources.base import MAX_RESULT_BYTES, TOO_LARGE, QueryResult
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
@@ -183,7 +183,7 @@ class FileConnector:
             "timeout": Upstream(f"The query took longer than {timeout:g} s and was stopped."),
             "memory": Invalid(f"The query needs more memory than a file datasource may use (about {limit} MB); "
                               "make it build smaller values or fewer rows."),
-            "too_large": Invalid(f"The result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer rows or columns."),
+            "too_large": Invalid(TOO_LARGE),
             "gone": Upstream("The query stopped the file datasource's engine (it was restarted); try a smaller query."),
         }.get(error) or Invalid(f"The database rejected the query: {answer.get('message', error)}")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import aiomysql
 import pymysql
 
-from tabletalk.core.datasources.base import QueryResult, check_result_size, json_value
+from tabletalk.core.datasources.base import QueryResult, ResultBudget, json_value
 from tabletalk.core.datasources.postgres import FETCH_BATCH, server_config
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
@@ -104,13 +104,9 @@ class MySQLConnector:
                 try:
                     await asyncio.wait_for(cur.execute(checked), timeout + 5)
                     columns = [d[0] for d in cur.description or []]
-                    rows = []
-                    while len(rows) <= max_rows:  # streamed in batches, so an oversized result stops early
-                        batch = await cur.fetchmany(min(FETCH_BATCH, max_rows + 1 - len(rows)))
-                        rows += batch
-                        check_result_size(rows)
-                        if not batch:
-                            break
+                    budget = ResultBudget(max_rows)  # streamed in batches
+                    while budget.add(await cur.fetchmany(budget.next(FETCH_BATCH))):
+                        pass
                 finally:
                     try:
                         await cur.close()  # drains an unbuffered result
@@ -129,7 +125,7 @@ class MySQLConnector:
             raise Upstream(f"The query took longer than {timeout:g} s and was stopped.") from None
         except OSError as exc:
             raise self._failure(exc) from None
-        return QueryResult(columns, [[json_value(v) for v in r] for r in rows[:max_rows]], len(rows) > max_rows)
+        return QueryResult(columns, [[json_value(v) for v in r] for r in budget.kept()], budget.truncated)
 
     async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:
         t, c = "`" + table.replace("`", "``") + "`", "`" + column.replace("`", "``") + "`"

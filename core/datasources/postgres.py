@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 from pydantic import BaseModel, ValidationError
 
-from tabletalk.core.datasources.base import QueryResult, check_result_size, json_value
+from tabletalk.core.datasources.base import QueryResult, ResultBudget, json_value
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
 from tabletalk.core.policy.readonly import read_only_sql
@@ -155,15 +155,11 @@ class PostgresConnector:
                                    f"SET LOCAL work_mem = '{WORK_MEM}'")
                 stmt = await conn.prepare(checked)
                 attrs = stmt.get_attributes()
-                cursor, rows = await stmt.cursor(), []
-                while len(rows) <= max_rows:  # in batches, so an oversized result stops early
-                    batch = await cursor.fetch(min(FETCH_BATCH, max_rows + 1 - len(rows)))
-                    rows += batch
-                    check_result_size(rows)
-                    if not batch:
-                        break
+                cursor, budget = await stmt.cursor(), ResultBudget(max_rows)
+                while budget.add(await cursor.fetch(budget.next(FETCH_BATCH))):
+                    pass
         columns = [a.name for a in attrs]
-        return QueryResult(columns, [[json_value(v) for v in r] for r in rows[:max_rows]], len(rows) > max_rows)
+        return QueryResult(columns, [[json_value(v) for v in r] for r in budget.kept()], budget.truncated)
 
     async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:
         t, c = '"' + table.replace('"', '""') + '"', '"' + column.replace('"', '""') + '"'

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 import sqlglot
 from sqlglot import exp
 
-from tabletalk.core.datasources.base import MAX_RESULT_BYTES, QueryResult, json_value, value_bytes
+from tabletalk.core.datasources.base import QueryResult, ResultBudget, json_value
 from tabletalk.core.datasources.pool import ConnectionPool
 from tabletalk.core.errors import Invalid, Upstream
 from tabletalk.core.metadata.schema import Column, Table
@@ -50,21 +50,16 @@ def _refuse_single_step_hogs(sql: str) -> None:
                 raise Invalid("printf's repeated-character form (%.Nc) is limited to 10000 characters here.")
 
 
-def _fetch(conn: sqlite3.Connection, sql: str, max_rows: int) -> tuple[list[str], list[tuple]]:
-    """The columns and up to max_rows + 1 rows, one at a time: the byte budget is checked before the
-    next row is read. The cursor is closed, so an idle pooled connection holds no read lock."""
+def _fetch(conn: sqlite3.Connection, sql: str, max_rows: int) -> tuple[list[str], ResultBudget]:
+    """The columns and the rows, one at a time (a value may be 8 MB): the byte budget is checked
+    before the next row is read. The cursor is closed, so an idle pooled connection holds no read lock."""
     cur = conn.execute(sql)
     try:
         columns = [d[0] for d in cur.description or []]
-        rows, size = [], 0
-        for row in cur:
-            rows.append(row)
-            size += sum(value_bytes(v) for v in row)
-            if size > MAX_RESULT_BYTES:
-                raise Invalid(f"The result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer rows or columns.")
-            if len(rows) > max_rows:
-                break
-        return columns, rows
+        budget = ResultBudget(max_rows)
+        while budget.add(cur.fetchmany(budget.next(1))):
+            pass
+        return columns, budget
     finally:
         cur.close()
 
@@ -155,7 +150,7 @@ class SQLiteConnector:
             # A query that raised (timed out, interrupted, too big) closes its connection: not reused.
             with self._pool.connection(wait=timeout) as conn:
                 conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
-                columns, rows = _fetch(conn, sql, max_rows)
+                columns, budget = _fetch(conn, sql, max_rows)
                 conn.set_progress_handler(None, 0)
         except sqlite3.DataError as exc:  # SQLITE_TOOBIG: refused before the value was allocated
             raise Invalid(f"The query builds a value larger than {MAX_VALUE_BYTES // 2**20} MB ({exc}).") from None
@@ -167,8 +162,7 @@ class SQLiteConnector:
             raise Invalid(f"The database rejected the query: {exc}") from None
         except sqlite3.Error as exc:
             raise Invalid(f"The database rejected the query: {exc}") from None
-        truncated = len(rows) > max_rows
-        return QueryResult(columns, [[json_value(v) for v in r] for r in rows[:max_rows]], truncated)
+        return QueryResult(columns, [[json_value(v) for v in r] for r in budget.kept()], budget.truncated)
 
     async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:
         def sample():
