@@ -1,8 +1,8 @@
 """A chat-completions client for any OpenAI-compatible server, with our own retry policy.
 
-It is a plain aiohttp POST of the OpenAI wire format: the openai package's request building,
-transport adapter and response models cost about four times the CPU of the request itself, and a
-question makes two calls.
+It POSTs the OpenAI wire format with the small keep-alive client in `http.py`: the openai
+package's request building, transport adapter and response models cost about four times the CPU
+of the request itself, aiohttp's client about twice, and a question makes two calls.
 
 429 (honouring Retry-After, capped), 5xx, timeouts, refused connections and unusable completions
 are retried with exponential backoff inside one overall deadline, then reported as one `Upstream`
@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from tabletalk.core.errors import Upstream
+from tabletalk.core.llm.http import BadAnswer, Endpoint
 from tabletalk.core.pacing import turn
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ REFUSAL_HINTS = {
 }
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 # JSON that is not a completion shows up as ValueError (bad JSON), LookupError, AttributeError or TypeError.
-_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, ValueError, LookupError, AttributeError, TypeError)
+_FAILURES = (OSError, BadAnswer, asyncio.TimeoutError, ValueError, LookupError, AttributeError, TypeError)
 
 class _Status(Exception):
     """A non-2xx answer from the model server."""
@@ -92,7 +91,8 @@ class LLMClient:
         self.deadline = deadline if deadline is not None else self.timeout * self.retries + 10.0
         self.limiter = RateLimiter(rpm)
         self._headers = {"Authorization": f"Bearer {api_key or 'not-needed'}", "Content-Type": "application/json"}
-        self._session: aiohttp.ClientSession | None = None
+        self._endpoint: Endpoint | None = None
+        self._loop = None  # connections belong to the event loop that opened them
 
     def __repr__(self) -> str:  # never the key
         return f"LLMClient(host={self.host!r}, model={self.model!r})"
@@ -164,26 +164,25 @@ class LLMClient:
         return last, _retry_after(exc.retry_after)
 
     async def _post(self, path: str, body: dict) -> dict:
-        if self._session is None or self._session.closed:
-            # One pooled session per endpoint, made inside the running loop; no per-connection limit
-            # beyond the model server's own. No cookies kept; the deadline is ours (asyncio.timeout).
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-                                                  cookie_jar=aiohttp.DummyCookieJar(),
-                                                  timeout=aiohttp.ClientTimeout(total=None))
-        async with self._session.post(self.base_url + path, data=json.dumps(body).encode(), headers=self._headers) as resp:
-            raw = await resp.read()
-            if resp.status >= 300:
-                raise _Status(resp.status, resp.reason or "error", resp.headers.get("Retry-After"))
+        loop = asyncio.get_running_loop()
+        if self._endpoint is None or self._loop is not loop:
+            try:
+                self._endpoint, self._loop = Endpoint(self.base_url), loop
+            except ValueError:
+                raise Upstream(f"The language model's base URL is not an http(s) URL: {self.base_url!r}.") from None
+        resp = await self._endpoint.request("POST", path, self._headers, json.dumps(body).encode())
+        if resp.status >= 300:
+            raise _Status(resp.status, resp.reason or "error", resp.headers.get("retry-after"))
         await turn()  # model answers arriving together are worked on a few per loop iteration
-        data = json.loads(raw)
+        data = json.loads(resp.body)
         if not isinstance(data, dict):
             raise TypeError("the answer is not a JSON object")
         return data
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._endpoint is not None:
+            self._endpoint.close()
+            self._endpoint = None
 
 def _completion(resp: dict, model: str, duration: float, attempt: int) -> Completion:
     choices = resp.get("choices") or []
@@ -203,13 +202,15 @@ def _retry_after(value: str | None) -> float:
 # What a transport failure was, judged from the whole exception chain.
 _TRANSPORT_CAUSES = (
     (("ConnectionRefusedError",), ("Connect call failed", "Connection refused"), "connection refused"),
-    (("ServerDisconnectedError", "RemoteProtocolError", "ClientPayloadError", "ClientOSError"),
-     ("Server disconnected",), "the server closed the connection"),
-    (("ClientConnectorError", "ClientConnectorDNSError", "ConnectError"), ("Cannot connect",), "could not connect"),
+    (("Disconnected", "ConnectionResetError", "BrokenPipeError"), ("Server disconnected",),
+     "the server closed the connection"),
+    (("SSLCertVerificationError",), ("CERTIFICATE_VERIFY_FAILED",), "its TLS certificate is not trusted"),
+    (("gaierror", "SSLError"), ("Name or service not known",), "could not connect"),
+    (("BadAnswer",), (), "the answer was not HTTP"),
 )
 
 def _failure(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)):
+    if isinstance(exc, (OSError, BadAnswer, asyncio.TimeoutError)):
         return _transport_error(exc, timeout)
     return f"unusable answer ({_short(exc)})"  # garbage JSON, no choices, empty content
 
