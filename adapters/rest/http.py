@@ -3,33 +3,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from decimal import Decimal
-from functools import partial
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
-
 from tabletalk.core.errors import Invalid, Unprocessable
+from tabletalk.core.jsoncodec import dumps, dumps_bytes  # noqa: F401 - dumps: for the SSE writers
 from tabletalk.core.store.models import ApiKey
 
 M = TypeVar("M", bound=BaseModel)
 API_KEY = web.RequestKey("api_key", ApiKey)  # the authenticated key of a /api/v1 request
 
 
-def _default(value: Any):
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    return str(value)
-
-
-dumps = partial(json.dumps, default=_default, ensure_ascii=False)
-
-
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
+    return web.Response(body=dumps_bytes(data), status=status, content_type="application/json", charset="utf-8")
 
 
 def no_content() -> web.Response:

@@ -32,9 +32,10 @@ async def _run(request: web.Request, kind: str) -> web.Response:
               role_variables=body.role_variables, execute=kind != "q2s", chart=kind == "q2w",
               max_rows=body.max_rows, model=body.model, principal=Principal.of_key(request[API_KEY]))
     answer = await core.pipeline.run(ask, kind)
-    if kind in KINDS:
-        await core.history.record(kind, ask, answer, owner_key_id=request[API_KEY].id)
-    out = answer.to_dict(kind)
+    if kind in KINDS:  # the stored answer is the one returned
+        out = dict((await core.history.record(kind, ask, answer, owner_key_id=request[API_KEY].id))["answer"])
+    else:
+        out = answer.to_dict(kind)
     if answer.upstream_failed:  # the model or the database is down: a 502 with the same body
         return json_response({"detail": answer.message, **out}, status=502)
     if kind == "q2w" and answer.chart:

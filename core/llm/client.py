@@ -12,13 +12,13 @@ concurrent callers (table generation batches) within a model's rpm budget.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from tabletalk.core import jsoncodec
 from tabletalk.core.errors import Upstream
 from tabletalk.core.llm.http import BadAnswer, Endpoint
 from tabletalk.core.pacing import turn
@@ -170,11 +170,11 @@ class LLMClient:
                 self._endpoint, self._loop = Endpoint(self.base_url), loop
             except ValueError:
                 raise Upstream(f"The language model's base URL is not an http(s) URL: {self.base_url!r}.") from None
-        resp = await self._endpoint.request("POST", path, self._headers, json.dumps(body).encode())
+        resp = await self._endpoint.request("POST", path, self._headers, jsoncodec.dumps_bytes(body))
         if resp.status >= 300:
             raise _Status(resp.status, resp.reason or "error", resp.headers.get("retry-after"))
         await turn()  # model answers arriving together are worked on a few per loop iteration
-        data = json.loads(resp.body)
+        data = jsoncodec.loads(resp.body)
         if not isinstance(data, dict):
             raise TypeError("the answer is not a JSON object")
         return data

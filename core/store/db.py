@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tabletalk.core import jsoncodec
 from tabletalk.core.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class Store:
         self.is_sqlite = url.startswith("sqlite")
         # hide_parameters: a failed statement's error text (logged, and once stored for users) never
         # carries the values bound to it — sampled data, secrets sealed or not.
-        kwargs: dict = {"echo": echo, "hide_parameters": True}
+        kwargs: dict = {"echo": echo, "hide_parameters": True, "json_serializer": jsoncodec.dumps}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
