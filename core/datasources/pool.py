@@ -52,6 +52,30 @@ class ConnectionPool(Generic[C]):
         else:
             conn.close()
 
+    def take_idle(self) -> tuple[Hashable, C] | None:
+        """An idle connection to the source as it is now, with its identity — never a wait and
+        never a new connection (None when none is idle). Return it with `give_back` or `discard`."""
+        ident = self._identity()
+        stale: list[C] = []
+        try:
+            with self._cond:
+                while self._idle and not self._closed:
+                    held, conn = self._idle.pop()
+                    if held == ident:
+                        return ident, conn
+                    stale.append(conn)
+                    self._open_count -= 1
+                    self._cond.notify()
+        finally:
+            _close_all(stale)
+        return None
+
+    def give_back(self, ident: Hashable, conn: C) -> None:
+        self._give_back(ident, conn)
+
+    def discard(self, conn: C) -> None:
+        self._discard(conn, True)
+
     def _take(self, ident: Hashable, wait: float) -> tuple[C, bool]:
         """A connection, and whether it counts against (and goes back to) the pool."""
         stale: list[C] = []

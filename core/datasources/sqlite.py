@@ -31,6 +31,7 @@ LIMITS = {sqlite3.SQLITE_LIMIT_LENGTH: MAX_VALUE_BYTES, sqlite3.SQLITE_LIMIT_SQL
 CACHE_KIB = 16 * 1024  # page cache per connection
 HEAP_CEILING = 2 * 2**30  # PRAGMA hard_heap_limit: process-wide, so far above any one bounded query
 POOL_SIZE = 4  # connections open at once per datasource (each with its own page cache)
+INLINE_BUDGET = 0.001  # seconds a query may run on the event loop before it moves to a worker thread
 _REPEATED_CHAR = re.compile(r"%[-+ 0#,!]*(?:\d+|\*)?\.(\d+|\*)c")
 
 
@@ -62,6 +63,18 @@ def _fetch(conn: sqlite3.Connection, sql: str, max_rows: int) -> tuple[list[str]
         return columns, budget
     finally:
         cur.close()
+
+
+def _failure(exc: sqlite3.Error, timeout: float) -> Invalid | Upstream:
+    """What a failed query tells its asker."""
+    if isinstance(exc, sqlite3.DataError):  # SQLITE_TOOBIG: refused before the value was allocated
+        return Invalid(f"The query builds a value larger than {MAX_VALUE_BYTES // 2**20} MB ({exc}).")
+    if isinstance(exc, sqlite3.OperationalError):
+        if "interrupted" in str(exc):
+            return Upstream(f"The query took longer than {timeout:g} s and was stopped.")
+        if "out of memory" in str(exc):
+            return Upstream("The query needed more memory than this service allows and was stopped.")
+    return Invalid(f"The database rejected the query: {exc}")
 
 
 class SQLiteConfig(BaseModel):
@@ -142,7 +155,40 @@ class SQLiteConnector:
     async def execute(self, sql: str, *, max_rows: int = 1000, timeout: float = 30.0) -> QueryResult:
         checked = read_only_sql(sql, self.dialect)
         _refuse_single_step_hogs(checked)
+        result = self._execute_inline(checked, max_rows, timeout)
+        if result is not None:
+            return result
         return await asyncio.to_thread(self._execute, checked, max_rows, timeout)
+
+    def _execute_inline(self, sql: str, max_rows: int, timeout: float) -> QueryResult | None:
+        """Most questions' queries finish well within a millisecond, less than handing them to a
+        thread costs: they run here, on the event loop, on a connection idle right now. One still
+        running after INLINE_BUDGET is interrupted (the connection stays usable) and runs again in
+        a thread with its full deadline. None: run it in a thread."""
+        held = self._pool.take_idle()
+        if held is None:
+            return None
+        ident, conn = held
+        limit = time.monotonic() + min(INLINE_BUDGET, timeout)
+        conn.set_progress_handler(lambda: 1 if time.monotonic() > limit else 0, 1000)
+        try:
+            columns, budget = _fetch(conn, sql, max_rows)
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                conn.set_progress_handler(None, 0)
+                self._pool.give_back(ident, conn)
+                return None
+            self._pool.discard(conn)
+            raise _failure(exc, timeout) from None
+        except sqlite3.Error as exc:
+            self._pool.discard(conn)
+            raise _failure(exc, timeout) from None
+        except BaseException:
+            self._pool.discard(conn)
+            raise
+        conn.set_progress_handler(None, 0)
+        self._pool.give_back(ident, conn)
+        return QueryResult(columns, [[json_value(v) for v in r] for r in budget.kept()], budget.truncated)
 
     def _execute(self, sql: str, max_rows: int, timeout: float) -> QueryResult:
         deadline = time.monotonic() + timeout
@@ -152,16 +198,8 @@ class SQLiteConnector:
                 conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
                 columns, budget = _fetch(conn, sql, max_rows)
                 conn.set_progress_handler(None, 0)
-        except sqlite3.DataError as exc:  # SQLITE_TOOBIG: refused before the value was allocated
-            raise Invalid(f"The query builds a value larger than {MAX_VALUE_BYTES // 2**20} MB ({exc}).") from None
-        except sqlite3.OperationalError as exc:
-            if "interrupted" in str(exc):
-                raise Upstream(f"The query took longer than {timeout:g} s and was stopped.") from None
-            if "out of memory" in str(exc):
-                raise Upstream("The query needed more memory than this service allows and was stopped.") from None
-            raise Invalid(f"The database rejected the query: {exc}") from None
         except sqlite3.Error as exc:
-            raise Invalid(f"The database rejected the query: {exc}") from None
+            raise _failure(exc, timeout) from None
         return QueryResult(columns, [[json_value(v) for v in r] for r in budget.kept()], budget.truncated)
 
     async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:

@@ -164,3 +164,28 @@ async def test_a_reused_connection_does_not_keep_the_last_deadline(tmp_path):
         assert open_fds(path) == 1
     finally:
         await conn.close()
+
+
+async def test_quick_queries_run_on_the_loop_and_slow_ones_move_to_a_thread(sqlite_ds, monkeypatch):
+    """Once a connection is idle, a query that finishes within INLINE_BUDGET needs no thread; one
+    that runs longer is interrupted there and answered in full from a thread, on the same connection."""
+    conn, path = sqlite_ds
+    handed: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counting(fn, *args, **kw):
+        handed.append(fn.__name__)
+        return await to_thread(fn, *args, **kw)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    assert (await conn.execute("SELECT COUNT(*) FROM t")).data == [[10]]  # opens the first connection
+    handed.clear()
+    for n in range(5):
+        assert (await conn.execute(f"SELECT SUM(i) + {n} FROM t")).data == [[45 + n]]
+    assert handed == []
+    slow = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000000) SELECT COUNT(*) FROM c"
+    assert (await conn.execute(slow)).data == [[3000000]]
+    assert handed == ["_execute"] and open_fds(path) == 1  # interrupted on the loop, not discarded
+    with pytest.raises(Invalid, match="no such table"):
+        await conn.execute("SELECT * FROM missing")
+    assert (await conn.execute("SELECT MAX(i) FROM t")).data == [[9]]
