@@ -151,8 +151,11 @@ async def _main(workers: int, own_core: bool = False) -> dict:
                 lag, gc_pause = await _lag_ms(port, workers)
                 goal_cpu = 1.0 if ideal else 0.5
                 if own_core:
+                    floor = await _floor_cpu(s, llm_port if ideal else None, service_cores, env)
                     rows += [
-                        {"metric": f"{tag}{label} service CPU per q2a", "value": round(cpu, 2), "unit": "ms"},
+                        {"metric": f"{tag}{label} service CPU per q2a", "value": round(cpu, 2), "unit": "ms",
+                         "baseline": f"{floor:.2f} ms floor (same HTTP work, nothing else)",
+                         "ratio": round(cpu / floor, 2)},
                         {"metric": f"{tag}{label} largest event-loop lag", "value": lag, "unit": "ms",
                          "goal": "<= 50 ms", "met": lag <= 50},
                         {"metric": f"{tag}{label} longest garbage-collection pause", "value": gc_pause, "unit": "ms"},
@@ -185,6 +188,29 @@ async def _main(workers: int, own_core: bool = False) -> dict:
             except subprocess.TimeoutExpired:
                 p.kill()
     return {"rows": rows}
+
+
+async def _floor_cpu(s, llm_port: int | None, cores: set[int], env: dict) -> float:
+    """CPU per request of bench/floor_server.py (aiohttp in, the model transport out, no TableTalk
+    work) on the service's core, under the same burst: what the HTTP work alone costs this machine."""
+    port = _port()
+    extra = ["--llm", f"http://127.0.0.1:{llm_port}/v1"] if llm_port else []
+    floor = subprocess.Popen([sys.executable, "-m", "bench.floor_server", "--port", str(port), *extra], cwd=ROOT,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_on_cores(cores))
+    try:
+        await _wait(f"http://127.0.0.1:{port}/healthz")
+        url, body = f"http://127.0.0.1:{port}/api/v1/single-turn/q2a", {"datasource_id": "floor", "question": "q"}
+        for _ in range(3):
+            await _burst(s, url, {}, body, 25)
+        cpu0 = _cpu_s(floor.pid)
+        await _burst(s, url, {}, body, N)
+        return (_cpu_s(floor.pid) - cpu0) / N * 1000
+    finally:
+        floor.send_signal(signal.SIGINT)
+        try:
+            floor.wait(10)
+        except subprocess.TimeoutExpired:
+            floor.kill()
 
 
 def _rss_kb(pid: int) -> int:

@@ -33,6 +33,11 @@ def dumps_bytes(data: Any) -> bytes:
 
 
 def dumps(data: Any) -> str:
+    """JSON text as `json.dumps` spaces it (event streams, where the text itself is shown)."""
+    return json.dumps(data, default=_default, ensure_ascii=False)
+
+
+def dumps_compact(data: Any) -> str:
     return dumps_bytes(data).decode()
 
 

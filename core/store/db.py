@@ -116,7 +116,7 @@ class Store:
         self.is_sqlite = url.startswith("sqlite")
         # hide_parameters: a failed statement's error text (logged, and once stored for users) never
         # carries the values bound to it — sampled data, secrets sealed or not.
-        kwargs: dict = {"echo": echo, "hide_parameters": True, "json_serializer": jsoncodec.dumps}
+        kwargs: dict = {"echo": echo, "hide_parameters": True, "json_serializer": jsoncodec.dumps_compact}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
