@@ -20,7 +20,7 @@ from tabletalk.core.nlq.answer import clean_numbers, template_answer
 from tabletalk.core.nlq.charts import chart_code, chart_kind, choose_chart
 from tabletalk.core.nlq.linking import link
 from tabletalk.core.nlq.llm import llm_answer, llm_sql
-from tabletalk.core.nlq.value_hints import question_values
+from tabletalk.core.nlq.value_hints import Lookup, question_values
 from tabletalk.core.pacing import turn
 from tabletalk.core.policy.principal import Principal
 
@@ -233,11 +233,11 @@ class Pipeline:
     async def _value_hints(self, answer: Answer, linked: Schema, enforce, connector):
         """The stored values the question names (every database read through the role's policy). The
         schema's own samples need no such care: `schema_for` read them from the role's rows."""
-        async def lookup(sql: str):
-            result = await connector.execute(enforce(sql), max_rows=200, timeout=min(2.0, self.settings.query_timeout))
+        async def execute(sql: str):  # value_hints runs only what `enforce` returned
+            result = await connector.execute(sql, max_rows=200, timeout=min(2.0, self.settings.query_timeout))
             return result.data
 
-        return await question_values(answer.question, linked, lookup=lookup, filtered=answer.filtered)
+        return await question_values(answer.question, linked, lookup=Lookup(enforce, execute), filtered=answer.filtered)
 
     def _cannot_map(self, answer: Answer, local, full: Schema, visible) -> None:
         answer.status = "failed"

@@ -3,30 +3,25 @@
 Values come from the value index (`Column.values`) and, for text columns with too many distinct
 values to index (`Column.lookup`), from a bounded lookup in the database. A value matches when its
 words are a phrase of the question — exactly, word by word after stemming ("volvos" ~ 'volvo'), or
-fuzzily (rapidfuzz, for typos). Every database read goes through the caller's `lookup`, which
-applies the role's policy; for a role under row filters, index values are confirmed through it too,
-so a prompt never carries a value from a row the role cannot see.
+fuzzily (rapidfuzz, for typos). Every database read is rewritten by the caller's `lookup.enforce`
+(the role's policy) before it runs (value_reads.py); for a role under row filters, index values are
+confirmed through it too, so a prompt never carries a value from a row the role cannot see.
 """
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from itertools import chain
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 from rapidfuzz import fuzz, process
-from sqlglot import exp
-
 from tabletalk.core.cache import IdentityMemo
-from tabletalk.core.errors import TableTalkError
 from tabletalk.core.metadata.schema import Column, Schema, Table
 from tabletalk.core.nlq.lexicon import STOP, stem
 from tabletalk.core.nlq.linking import ident
-
-log = logging.getLogger(__name__)
+from tabletalk.core.nlq.value_reads import Lookup, read_values
 
 MAX_PER_COLUMN = 4
 MAX_HINTS = 24
@@ -36,13 +31,11 @@ FUZZY_CUTOFF = 88       # rapidfuzz ratio for a misspelt value
 FUZZY_MIN_CHARS = 5
 LOOKUP_COLUMNS = 8      # over-the-cap columns looked up per question
 LOOKUP_WORDS = 6        # question words searched per looked-up column
-LOOKUP_ROWS = 200
 SCORES = {"exact": 1.0, "case": 0.95, "stem": 0.9, "part": 0.7}  # fuzzy: ratio / 100 * 0.8; part: times the share named
+_EXACT, _CASE, _STEM = (("exact", SCORES["exact"]), ("case", SCORES["case"]), ("stem", SCORES["stem"]))
 
 _TOKEN = re.compile(r"[^\W_]+")
 _QUOTED = re.compile(r"[\"'‘“]([^\"'‘’“”]{2,60})[\"'’”]")
-
-Lookup = Callable[[str], Awaitable[Sequence[Sequence]]]  # SQL (unfiltered) -> rows, through the role's policy
 
 
 @dataclass(frozen=True)
@@ -67,18 +60,30 @@ class Question:
     def __init__(self, text: str):
         self.text = text
         self.raw = _TOKEN.findall(text)
+        self.written = frozenset(self.raw)  # its words as written, for values matched only as written
         words = [w.lower() for w in self.raw]
         stems = [stem(w) for w in words]
+        plain = [w not in STOP for w in words]
         self.phrases: set[str] = set()
         self.stemmed: set[str] = set()
-        self.fuzzy: list[str] = []  # phrases worth a fuzzy comparison
-        for n in range(1, MAX_NGRAM + 1):
-            for i in range(len(words) - n + 1):
-                phrase = " ".join(words[i:i + n])
+        fuzzy: dict[str, None] = {}  # phrases worth a fuzzy comparison: 1..3 words, one not a stop word
+        end = len(words)
+        for i in range(end):
+            phrase, stemmed, content = words[i], stems[i], plain[i]
+            self.phrases.add(phrase)
+            self.stemmed.add(stemmed)
+            if content and len(phrase) >= FUZZY_MIN_CHARS:
+                fuzzy[phrase] = None
+            for j in range(i + 1, min(i + MAX_NGRAM, end)):
+                phrase = f"{phrase} {words[j]}"
+                stemmed = f"{stemmed} {stems[j]}"
                 self.phrases.add(phrase)
-                self.stemmed.add(" ".join(stems[i:i + n]))
-                if n <= 3 and len(phrase) >= FUZZY_MIN_CHARS and any(w not in STOP for w in words[i:i + n]):
-                    self.fuzzy.append(phrase)
+                self.stemmed.add(stemmed)
+                if j - i < 3:
+                    content = content or plain[j]
+                    if content and len(phrase) >= FUZZY_MIN_CHARS:
+                        fuzzy[phrase] = None
+        self.fuzzy = list(fuzzy)
         # Words worth searching a column for: names written with a capital (not the first word) first.
         capital = {w.lower() for i, w in enumerate(self.raw) if i and w[:1].isupper()}
         self.content = sorted({w for w in words if (len(w) >= 3 or w in capital) and w not in STOP and not w.isdigit()},
@@ -117,15 +122,21 @@ class _Values:
 
     def matches(self, q: Question) -> dict[str, tuple[str, float]]:
         """Values the question writes: exactly, as stored (short ones), or word by word stemmed."""
-        out = {v: ("stem", SCORES["stem"]) for s in q.stemmed & self.by_stem.keys() for v in self.by_stem[s]}
-        out.update((v, ("exact", SCORES["exact"])) for p in q.phrases & self.by_key.keys() for v in self.by_key[p])
-        out.update((v, ("case", SCORES["case"])) for v in self.short if v.strip() in q.raw)
+        out: dict[str, tuple[str, float]] = {}
+        stems = q.stemmed & self.by_stem.keys()
+        if stems:
+            out.update((v, _STEM) for s in stems for v in self.by_stem[s])
+        exact = q.phrases & self.by_key.keys()
+        if exact:
+            out.update((v, _EXACT) for p in exact for v in self.by_key[p])
+        if self.short:
+            out.update((v, _CASE) for v in self.short if v.strip() in q.written)
         return out
 
-    def part_matches(self, q: Question) -> dict[str, float]:
-        """Values of a few words, at least a third of which the question writes as names."""
+    def part_matches(self, names: set[str]) -> dict[str, float]:
+        """Values of a few words, at least a third of which are among the names the question writes."""
         named: dict[str, tuple[int, int, int]] = {}  # value -> (names it has, words, position)
-        for w in q.names & self.by_word.keys():
+        for w in names & self.by_word.keys():
             for v, n, pos in self.by_word[w]:
                 hits = named.get(v, (0, n, pos))
                 named[v] = (hits[0] + 1, n, pos)
@@ -138,8 +149,10 @@ def _fuzzy_matches(q: Question, indexes: Sequence[_Values]) -> list[dict[str, fl
     """Misspelt values of each column: the best three stored forms per question phrase and column,
     by rapidfuzz ratio — one comparison of every phrase with every column's values."""
     out: list[dict[str, float]] = [{} for _ in indexes]
+    if not q.fuzzy:
+        return out
     keys = list(chain.from_iterable(ix.fuzzy_keys for ix in indexes))
-    if not keys or not q.fuzzy:
+    if not keys:
         return out
     starts, owner = [], []
     for n, ix in enumerate(indexes):
@@ -165,8 +178,10 @@ _name_forms_of = IdentityMemo(lambda t: frozenset(
 _text_columns_of = IdentityMemo(lambda t: [c for c in t.columns if c.kind == "text" and (c.values or c.lookup)])
 
 
-def _columns_hints(q: Question, columns: Sequence[tuple[Table, Column, Sequence[str]]]) -> list[list[ValueHint]]:
-    """Each column's best hints: the values the question writes, else misspelt or partly named ones."""
+def _columns_hints(q: Question, names: set[str],
+                   columns: Sequence[tuple[Table, Column, Sequence[str]]]) -> list[list[ValueHint]]:
+    """Each column's best hints: the values the question writes, else misspelt or partly named ones
+    (`names`: the names the question writes, less the schema's own words)."""
     indexes = [_values_of(values) if values is col.values else _Values(values) for _, col, values in columns]
     exact = [ix.matches(q) for ix in indexes]
     unmatched = [n for n, found in enumerate(exact) if not found]
@@ -177,46 +192,33 @@ def _columns_hints(q: Question, columns: Sequence[tuple[Table, Column, Sequence[
             hints = [ValueHint(table.name, col.name, v, how, s) for v, (how, s) in exact[n].items()]
         else:
             near = {v: (s, "fuzzy") for v, s in fuzzy[n].items()}
-            for v, s in indexes[n].part_matches(q).items():
-                if s > near.get(v, (0.0, ""))[0]:
-                    near[v] = (s, "part")
+            if names:
+                for v, s in indexes[n].part_matches(names).items():
+                    if s > near.get(v, (0.0, ""))[0]:
+                        near[v] = (s, "part")
+            if not near:
+                out.append([])
+                continue
             hints = [ValueHint(table.name, col.name, v, how, s) for v, (s, how) in near.items()]
         hints.sort(key=lambda h: (-h.score, -len(h.value), h.value))
         out.append(hints[:MAX_PER_COLUMN])
     return out
 
 
-def _select(table: Table, col: Column, dialect: str, where: exp.Expression) -> str:
-    column = exp.column(col.name, quoted=True)
-    query = (exp.select(column).from_(exp.table_(table.name, db=table.schema or None, quoted=True))
-             .where(exp.and_(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), where)).limit(LOOKUP_ROWS))
-    return query.sql(dialect=dialect)
-
-
-async def _rows(lookup: Lookup, sql: str) -> list[str] | None:
-    try:
-        rows = await lookup(sql)
-    except TableTalkError as exc:  # hidden table, filter error, timeout: no hints from it
-        log.debug("value lookup skipped: %s", exc.detail)
-        return None
-    return [r[0] for r in rows if isinstance(r[0], str)]
-
-
-async def _looked_up(q: Question, table: Table, col: Column, dialect: str, lookup: Lookup) -> list[str]:
-    """Values of an over-the-cap column containing one of the question's longest words."""
-    words = q.content[:LOOKUP_WORDS]
-    if not words:
-        return []
-    column = exp.func("LOWER", exp.column(col.name, quoted=True))
-    cond = exp.or_(*(exp.Like(this=column.copy(), expression=exp.Literal.string(f"%{w}%")) for w in words))
-    return await _rows(lookup, _select(table, col, dialect, cond)) or []
+async def _searched(q: Question, names: set[str], table: Table, col: Column, dialect: str, lookup: Lookup,
+                    filtered: bool) -> list[ValueHint]:
+    """Hints of an over-the-cap column: its index values and those of its rows containing one of the
+    question's longest words (confirmed, for a filtered role, when they came from the index)."""
+    found = await read_values(lookup, table, col, dialect, "like", [f"%{w}%" for w in q.content[:LOOKUP_WORDS]])
+    hints = _columns_hints(q, names, [(table, col, [*col.values, *(found or [])])])[0]
+    if hints and filtered and col.values:
+        return await _confirmed(hints, table, col, dialect, lookup)
+    return hints
 
 
 async def _confirmed(hints: list[ValueHint], table: Table, col: Column, dialect: str, lookup: Lookup) -> list[ValueHint]:
     """The hints whose value occurs in a row the role can see."""
-    column = exp.column(col.name, quoted=True)
-    cond = exp.In(this=column, expressions=[exp.Literal.string(h.value) for h in hints])
-    seen = set(await _rows(lookup, _select(table, col, dialect, cond)) or [])
+    seen = set(await read_values(lookup, table, col, dialect, "in", [h.value for h in hints]) or [])
     return [h for h in hints if h.value in seen]
 
 
@@ -228,32 +230,37 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
     if not q.raw:
         return []
     # A capitalised "Airport" names the airports table, not a value that has the word in it.
-    if q.names:
-        q.names -= set().union(*(_name_forms_of(t) for t in schema.tables))
+    names = q.names - set().union(*(_name_forms_of(t) for t in schema.tables)) if q.names else q.names
     columns = [(t, c) for t in schema.tables for c in _text_columns_of(t)]
-
-    async def hints_of(table: Table, col: Column) -> list[ValueHint]:
-        values = col.values
-        if col.lookup and lookup is not None:
-            values = [*values, *await _looked_up(q, table, col, schema.dialect, lookup)]
-        hints = _columns_hints(q, [(table, col, values)])[0]
-        if hints and filtered and col.values:
-            hints = await _confirmed(hints, table, col, schema.dialect, lookup) if lookup else []
-        return hints
-
-    def reads_database(col: Column) -> bool:
-        return lookup is not None and (col.lookup or (filtered and bool(col.values)))
-
-    # Database reads run side by side, so a question waits for one lookup's timeout at most; columns
-    # answered from the index alone need no task.
     looked = {id(c) for _, c in [tc for tc in columns if tc[1].lookup][:LOOKUP_COLUMNS]}
     chosen = [(t, c) for t, c in columns if not c.lookup or id(c) in looked]
-    read = iter(await asyncio.gather(*(hints_of(t, c) for t, c in chosen if reads_database(c))))
-    local = [(t, c, c.values) for t, c in chosen if not reads_database(c)]
-    # Index-only hints of a filtered role cannot be confirmed without a lookup: none.
-    indexed = iter(hints if not (hints and filtered and col.values) else []
-                   for (_, col, _), hints in zip(local, _columns_hints(q, local)))
-    out = [h for t, c in chosen for h in (next(read) if reads_database(c) else next(indexed))]
+    # Columns are matched from the index at once; only the database reads wait: searches of
+    # over-the-cap columns (when the question has words to search for) and, for a filtered role,
+    # confirmations of index hints. They run side by side, so a question waits for one lookup's
+    # timeout at most, and a question that needs no read starts no task.
+    search = lookup is not None and bool(q.content)
+    local = [(t, c, c.values) for t, c in chosen if not (search and c.lookup)]
+    found = iter(_columns_hints(q, names, local))
+    hints: list[list[ValueHint] | None] = []
+    reads = []
+    for t, c in chosen:
+        if search and c.lookup:
+            reads.append((len(hints), _searched(q, names, t, c, schema.dialect, lookup, filtered)))
+            hints.append(None)
+            continue
+        mine = next(found)
+        if mine and filtered and c.values:  # index hints a filtered role's rows must confirm
+            if lookup is None:
+                mine = []
+            else:
+                reads.append((len(hints), _confirmed(mine, t, c, schema.dialect, lookup)))
+        hints.append(mine)
+    if len(reads) == 1:
+        hints[reads[0][0]] = await reads[0][1]
+    elif reads:
+        for (n, _), read in zip(reads, await asyncio.gather(*(job for _, job in reads))):
+            hints[n] = read
+    out = [h for column in hints for h in column]
     if len(out) > MAX_HINTS:
         keep = set(sorted(range(len(out)), key=lambda i: (-out[i].score, i))[:MAX_HINTS])
         out = [h for i, h in enumerate(out) if i in keep]
