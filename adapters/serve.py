@@ -35,12 +35,16 @@ def _bind_error(host: str, port: int, exc: OSError) -> PortError:
     return PortError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
+GC_THRESHOLDS = (10_000, 2, 1_000_000_000)  # young collections of a few ms; full ones: rest/quiet_gc.py
+
+
 def tune_gc() -> None:
-    """After start-up: move the loaded modules' objects out of the collector's sight, and collect
-    less often, so a full collection never freezes the loop under a burst."""
+    """After start-up: move the loaded modules' objects out of the collector's sight; keep young
+    collections small (each pause short) and leave full ones to quiet moments (rest/quiet_gc.py),
+    so no collection freezes the loop for long under a burst."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def serve_once(settings: Settings, host: str, port: int, *, reuse_port: bool = False, on_ready=None) -> None:

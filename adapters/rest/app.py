@@ -8,6 +8,7 @@ from aiohttp import web
 
 from tabletalk.adapters.rest.http import json_response, public
 from tabletalk.adapters.rest.loop_lag import LoopLag
+from tabletalk.adapters.rest.quiet_gc import QuietGC
 from tabletalk.adapters.rest.middleware import API_PREFIX, auth_middleware, error_middleware
 from tabletalk.config.settings import Settings
 from tabletalk.core.runtime import Core
@@ -39,6 +40,7 @@ def _optional(module: str):
 
 
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
+QUIET_GC = web.AppKey("quiet_gc", QuietGC)
 
 
 def route_modules() -> tuple[list, list]:
@@ -53,13 +55,16 @@ def route_modules() -> tuple[list, list]:
 async def healthz(request: web.Request) -> web.Response:
     """Open: liveness, plus the worst event-loop lag of the last ten seconds (no secrets)."""
     lag = request.app[LOOP_LAG]
-    return json_response({"status": "ok", "loop_lag_max_ms": lag.max_ms(), "gc_pause_max_ms": lag.gc_max_ms()})
+    return json_response({"status": "ok", "loop_lag_max_ms": lag.max_ms(), "gc_pause_max_ms": lag.gc_max_ms(),
+                          "gc_full_collections": request.app[QUIET_GC].full_collections})
 
 
 def create_app(settings: Settings | None = None, *, core: Core | None = None) -> web.Application:
     settings = settings or Settings()
+    quiet_gc = QuietGC()
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[error_middleware, auth_middleware(lambda a: a[CORE].keys)])
+                          middlewares=[quiet_gc.middleware, error_middleware, auth_middleware(lambda a: a[CORE].keys)])
+    app[QUIET_GC] = quiet_gc
     app[CORE] = core or Core(settings)
     from tabletalk.bot.dispatcher import Dispatcher
 
@@ -75,11 +80,13 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None) ->
         await c.start()
         await app[DISPATCHER].start(resume=True)
         app[LOOP_LAG].start()
+        app[QUIET_GC].start()
         if c.generated_admin_key:
             # Printed once: only its hash is stored.
             print(f"Generated admin API key (shown only once, store it now): {c.generated_admin_key}", flush=True)
         yield
         await app[LOOP_LAG].stop()
+        await app[QUIET_GC].stop()
         await app[DISPATCHER].close()
         await c.close()
 
