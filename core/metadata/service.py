@@ -33,7 +33,7 @@ class MetadataService:
         self.embed = embed
         self._vectors: dict[str, tuple[float, dict[str, list[float]]]] = {}
         self._schemas: dict[str, tuple[float, Schema]] = {}
-        self._scoped: dict[tuple, tuple[float, dict]] = {}  # role-visible value samples, per (datasource, role, values)
+        self._scoped: dict[tuple, tuple[float, Schema, Schema]] = {}  # (expiry, full, as a role sees it)
         self._syncs = SyncQueue()
 
     # --- sync -------------------------------------------------------------------------------
@@ -288,20 +288,27 @@ class MetadataService:
         its role may query, and value samples only from rows it may read. Every consumer of values
         (built-in engine, LLM prompt, value hints, index listings) reads them from here."""
         full = await self.schema(ds_id)
-        schema = full.restricted_to(scope.visible({t.name.lower() for t in full.tables}))
-        if not scope.filtered:
-            return schema
-        key = (ds_id, scope.role_id, json.dumps(scope.values, sort_keys=True, default=str))
+        visible = scope.visible({t.name.lower() for t in full.tables})
+        if visible is None and not scope.filtered:
+            return full
+        # One Schema object per (datasource, what the role sees) while the metadata stands: every
+        # per-schema memo (engine index, prompt text, value indexes) then serves all its questions.
+        key = (ds_id, frozenset(visible) if visible is not None else None, scope.role_id if scope.filtered else None,
+               json.dumps(scope.values, sort_keys=True, default=str) if scope.filtered else None)
         hit = self._scoped.get(key)
-        if hit is None or hit[0] <= time.monotonic():
-            hit = (time.monotonic() + _SCHEMA_TTL, await self._scoped_values(ds_id, full, schema, scope))
-            if len(self._scoped) > 1000:
-                self._scoped.clear()
-            self._scoped[key] = hit
-        values = hit[1]
-        tables = [replace(t, columns=[replace(c, values=values.get((t.name, c.name), c.values)) for c in t.columns])
-                  for t in schema.tables]
-        return Schema(schema.dialect, tables)
+        if hit is not None and hit[1] is full and hit[0] > time.monotonic():
+            return hit[2]
+        schema = full.restricted_to(visible)
+        if scope.filtered:
+            values = await self._scoped_values(ds_id, full, schema, scope)
+            schema = Schema(schema.dialect, [
+                replace(t, columns=[replace(c, values=values.get((t.name, c.name), c.values)) for c in t.columns])
+                for t in schema.tables])
+        if len(self._scoped) > 1000:
+            self._scoped.clear()
+        # Filtered samples are re-read after _SCHEMA_TTL; a visibility cut lasts as long as the metadata.
+        self._scoped[key] = (time.monotonic() + _SCHEMA_TTL if scope.filtered else float("inf"), full, schema)
+        return schema
 
     async def _scoped_values(self, ds_id: str, full: Schema, schema: Schema, scope) -> dict:
         """Value samples of the tables a row filter shapes, read live through the policy rewriter

@@ -11,7 +11,8 @@ import sqlite3
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tabletalk.adapters.rest.app import create_app
+from tabletalk.adapters.rest.app import CORE, create_app
+from tabletalk.core.policy.principal import Principal
 from tests.conftest import ADMIN, make_settings
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -132,3 +133,21 @@ async def test_a_roles_prompt_names_no_table_or_column_it_cannot_see(crm):
     _, prompt = await _ask(client, fake, datasource_id=ds, role_id=everything["id"])
     assert "CREATE TABLE codes" in prompt and "label TEXT" in prompt, prompt
     assert "codes(code)" not in prompt and "codes.code" not in prompt, prompt
+
+
+async def test_a_roles_schema_is_built_once_while_the_metadata_stands(crm):
+    """Each question of a role gets the same Schema object (so every per-schema index and prompt
+    memo serves them all), and a metadata change gives it a new one that reflects the change."""
+    client, fake, ds = crm
+    role = await _south(client, ds)
+    core = client.app[CORE]
+    scope = await core.policies.scope_for(Principal(scope="priv_admin"), ds, role["id"], {})
+    first = await core.metadata.schema_for(ds, scope)
+    assert await core.metadata.schema_for(ds, scope) is first
+    resp = await client.patch(f"/api/v1/datasources/{ds}/meta/tables/accounts/fields/tier", headers=ADMIN,
+                              json={"visibility": False})
+    assert resp.status == 200, await resp.text()
+    after = await core.metadata.schema_for(ds, scope)
+    assert after is not first
+    accounts = next(t for t in after.tables if t.name == "accounts")
+    assert "tier" not in {c.name for c in accounts.columns}
