@@ -14,12 +14,14 @@ the caller's to retry. Cancelling a request (a deadline) closes its connection.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 import zlib
 from urllib.parse import urlsplit
 
 KEEPALIVE = 15.0  # seconds an idle connection is kept (servers commonly close theirs after 5-75 s)
+DNS_TTL = 300.0  # seconds a resolved address is used for new connections (dropped when one fails)
 MAX_BODY = 32 * 1024 * 1024  # an answer larger than this is refused, not buffered
 MAX_HEAD = 64 * 1024
 
@@ -57,6 +59,8 @@ class Endpoint:
         self.host_header = host if default else f"{host}:{self.port}"
         self.prefix = parts.path.rstrip("/")
         self._ssl: ssl.SSLContext | None = None
+        self._address: tuple[float, int, tuple] | None = None  # (expires, family, sockaddr) of the host
+        self._lookup: asyncio.Task | None = None  # a lookup under way, shared by its waiters
         self._idle: dict[_Connection, float] = {}  # connection -> when it was last released (insertion order)
 
     async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> Response:
@@ -102,10 +106,32 @@ class Endpoint:
         loop = asyncio.get_running_loop()
         if self.tls and self._ssl is None:
             self._ssl = ssl.create_default_context()
-        _, conn = await loop.create_connection(lambda: _Connection(self), self.hostname, self.port,
-                                               ssl=self._ssl if self.tls else None,
-                                               server_hostname=self.hostname if self.tls else None)
+        family, address = await self._resolve(loop)
+        try:
+            _, conn = await loop.create_connection(lambda: _Connection(self), address[0], address[1], family=family,
+                                                   ssl=self._ssl if self.tls else None,
+                                                   server_hostname=self.hostname if self.tls else None)
+        except OSError:
+            self._address = None  # the host may have moved: look it up again next time
+            raise
         return conn
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop) -> tuple[int, tuple]:
+        """The host's address, looked up once per DNS_TTL (one lookup for all the connections a
+        burst opens at once), not once per connection by the resolver in a thread."""
+        if self._address is not None and self._address[0] > time.monotonic():
+            return self._address[1], self._address[2]
+        if self._lookup is None or self._lookup.done():
+            self._lookup = loop.create_task(self._look_up(loop))
+        return await asyncio.shield(self._lookup)
+
+    async def _look_up(self, loop: asyncio.AbstractEventLoop) -> tuple[int, tuple]:
+        infos = await loop.getaddrinfo(self.hostname, self.port, type=socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(f"could not resolve {self.hostname}")
+        family, _, _, _, address = infos[0]
+        self._address = (time.monotonic() + DNS_TTL, family, address)
+        return family, address
 
     def _forget(self, conn: _Connection) -> None:
         self._idle.pop(conn, None)

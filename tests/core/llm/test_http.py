@@ -265,3 +265,29 @@ async def test_tls_is_verified_against_the_trusted_certificates(tmp_path, monkey
         assert (await ep.request("POST", "/x", {}, b"")).body == b"secure"
         assert (await ep.request("POST", "/x", {}, b"")).body == b"again"
         ep.close()
+
+
+async def test_the_host_is_looked_up_once_for_many_connections(server, monkeypatch):
+    """A name (not an IP) is resolved once per DNS_TTL, not per new connection; a failed connect
+    drops the cached address."""
+    loop = asyncio.get_running_loop()
+    lookups = []
+    real = loop.getaddrinfo
+
+    async def counting(host, *args, **kw):
+        lookups.append(host)
+        return await real(host, *args, **kw)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counting)
+    ep = Endpoint(f"http://localhost:{server.port}/v1")
+    server.script += [ok(b"x")] * 5
+    bodies = await asyncio.gather(*(ep.request("POST", "/x", {}, b"") for _ in range(5)))
+    assert [b.body for b in bodies] == [b"x"] * 5 and server.connections == 5
+    assert lookups == ["localhost"]
+    server.server.close()
+    await server.server.wait_closed()
+    ep.close()
+    with pytest.raises(OSError):
+        await ep.request("POST", "/x", {}, b"")
+    assert ep._address is None
+    ep.close()
