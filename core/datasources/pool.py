@@ -59,16 +59,10 @@ class ConnectionPool(Generic[C]):
         stale: list[C] = []
         try:
             with self._cond:
-                while self._idle and not self._closed:
-                    held, conn = self._idle.pop()
-                    if held == ident:
-                        return ident, conn
-                    stale.append(conn)
-                    self._open_count -= 1
-                    self._cond.notify()
+                conn = None if self._closed else self._pop_idle(ident, stale)
         finally:
             _close_all(stale)
-        return None
+        return None if conn is None else (ident, conn)
 
     def give_back(self, ident: Hashable, conn: C) -> None:
         self._give_back(ident, conn)
@@ -98,13 +92,9 @@ class ConnectionPool(Generic[C]):
         (None, True), else (None, False) once the pool is closed. Stale idle ones go to `stale`."""
         deadline = time.monotonic() + wait
         while not self._closed:
-            while self._idle:
-                held, conn = self._idle.pop()
-                if held == ident:
-                    return conn, True
-                stale.append(conn)
-                self._open_count -= 1
-                self._cond.notify()
+            conn = self._pop_idle(ident, stale)
+            if conn is not None:
+                return conn, True
             if self._open_count < self.size:
                 self._open_count += 1
                 return None, True
@@ -113,6 +103,18 @@ class ConnectionPool(Generic[C]):
                 raise Upstream(f"All {self.size} connections to the database stayed busy for {wait:g} s.")
             self._cond.wait(left)
         return None, False
+
+    def _pop_idle(self, ident: Hashable, stale: list[C]) -> C | None:
+        """Under the lock: the most recently used idle connection to `ident`; the idle ones to an
+        older version of the source go to `stale` (closed by the caller, outside the lock)."""
+        while self._idle:
+            held, conn = self._idle.pop()
+            if held == ident:
+                return conn
+            stale.append(conn)
+            self._open_count -= 1
+            self._cond.notify()
+        return None
 
     def _release_slot(self) -> None:
         with self._cond:
