@@ -123,6 +123,7 @@ class Endpoint:
             return self._address[1], self._address[2]
         if self._lookup is None or self._lookup.done():
             self._lookup = loop.create_task(self._look_up(loop))
+            self._lookup.add_done_callback(lambda t: t.cancelled() or t.exception())  # waiters may all be gone
         return await asyncio.shield(self._lookup)
 
     async def _look_up(self, loop: asyncio.AbstractEventLoop) -> tuple[int, tuple]:
