@@ -65,6 +65,10 @@ def _fetch(conn: sqlite3.Connection, sql: str, max_rows: int) -> tuple[list[str]
         cur.close()
 
 
+def _result(columns: list[str], budget: ResultBudget) -> QueryResult:
+    return QueryResult(columns, [[json_value(v) for v in r] for r in budget.kept()], budget.truncated)
+
+
 def _failure(exc: sqlite3.Error, timeout: float) -> Invalid | Upstream:
     """What a failed query tells its asker."""
     if isinstance(exc, sqlite3.DataError):  # SQLITE_TOOBIG: refused before the value was allocated
@@ -173,14 +177,11 @@ class SQLiteConnector:
         conn.set_progress_handler(lambda: 1 if time.monotonic() > limit else 0, 1000)
         try:
             columns, budget = _fetch(conn, sql, max_rows)
-        except sqlite3.OperationalError as exc:
-            if "interrupted" in str(exc):
+        except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "interrupted" in str(exc):
                 conn.set_progress_handler(None, 0)
                 self._pool.give_back(ident, conn)
                 return None
-            self._pool.discard(conn)
-            raise _failure(exc, timeout) from None
-        except sqlite3.Error as exc:
             self._pool.discard(conn)
             raise _failure(exc, timeout) from None
         except BaseException:
@@ -188,7 +189,7 @@ class SQLiteConnector:
             raise
         conn.set_progress_handler(None, 0)
         self._pool.give_back(ident, conn)
-        return QueryResult(columns, [[json_value(v) for v in r] for r in budget.kept()], budget.truncated)
+        return _result(columns, budget)
 
     def _execute(self, sql: str, max_rows: int, timeout: float) -> QueryResult:
         deadline = time.monotonic() + timeout
@@ -200,7 +201,7 @@ class SQLiteConnector:
                 conn.set_progress_handler(None, 0)
         except sqlite3.Error as exc:
             raise _failure(exc, timeout) from None
-        return QueryResult(columns, [[json_value(v) for v in r] for r in budget.kept()], budget.truncated)
+        return _result(columns, budget)
 
     async def sample_values(self, table: str, column: str, limit: int) -> list[str] | None:
         def sample():

@@ -288,7 +288,7 @@ class MetadataService:
         its role may query, and value samples only from rows it may read. Every consumer of values
         (built-in engine, LLM prompt, value hints, index listings) reads them from here."""
         full = await self.schema(ds_id)
-        visible = scope.visible({t.name.lower() for t in full.tables})
+        visible = scope.visible_in(full)
         if visible is None and not scope.filtered:
             return full
         # One Schema object per (datasource, what the role sees) while the metadata stands: every

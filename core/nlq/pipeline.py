@@ -119,7 +119,7 @@ class Pipeline:
         scope = await self.policies.scope_for(ask.principal, ds.id, ask.role_id, ask.role_variables)
         try:
             full = await self.metadata.schema(ds.id)
-            visible = scope.visible({t.name.lower() for t in full.tables})
+            visible = scope.visible_in(full)
             schema = await self.metadata.schema_for(ds.id, scope)  # its tables; values from its rows only
             answer.filtered = scope.filtered
             mark("linking", t0)

@@ -38,6 +38,7 @@ def _guard(full: Schema) -> dict:
 
 
 _guard_of = IdentityMemo(_guard, max_items=64)  # once per cached schema object
+_names_of = IdentityMemo(lambda full: frozenset(t.name.lower() for t in full.tables), max_items=64)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Scope:
     # False only for an administrator asking without a role: everyone else is held to the rewriter
     # (hidden columns and tables, table names checked) even on a datasource without policies.
     restricted: bool = True
+    _visible_in: dict = field(default_factory=dict, repr=False, compare=False)  # id(full) -> (full, visible)
 
     @property
     def filtered(self) -> bool:
@@ -59,6 +61,14 @@ class Scope:
 
     def visible(self, all_tables: set[str]) -> set[str] | None:
         return visible_tables(self.rules, all_tables) if self.rules else None
+
+    def visible_in(self, full: Schema) -> set[str] | None:
+        """`visible` over a datasource's whole schema, worked out once per scope and schema object
+        (a question's pipeline and its schema both ask)."""
+        hit = self._visible_in.get(id(full))
+        if hit is None or hit[0] is not full:
+            hit = self._visible_in[id(full)] = (full, self.visible(_names_of(full)))
+        return hit[1]
 
     def shaped_tables(self, all_tables: set[str]) -> set[str]:
         """Lower-case names of the tables one of this scope's row filters applies to."""
