@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 
+from tabletalk.adapters import event_loop
 from tabletalk.config.settings import Settings
 
 BACKLOG = 2048  # connections the kernel queues per listening socket while a burst is accepted
@@ -35,7 +36,7 @@ def _bind_error(host: str, port: int, exc: OSError) -> PortError:
     return PortError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
-GC_THRESHOLDS = (10_000, 2, 1_000_000_000)  # young collections of a few ms; full ones: rest/quiet_gc.py
+GC_THRESHOLDS = (3_000, 3, 1_000_000_000)  # young collections of a few ms; full ones: rest/quiet_gc.py
 
 
 def tune_gc() -> None:
@@ -75,7 +76,7 @@ async def serve_once(settings: Settings, host: str, port: int, *, reuse_port: bo
 
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     if workers <= 1:
-        asyncio.run(serve_once(settings, host, port))
+        event_loop.run(serve_once(settings, host, port))
         return
     _check_port(host, port)
     from tabletalk.adapters.rest.app import route_modules
@@ -152,8 +153,8 @@ class _Supervisor:
             _die_with_parent()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            asyncio.run(serve_once(self.settings, self.host, self.port, reuse_port=True,
-                                   on_ready=lambda: os.write(ready_w, b"1")))
+            event_loop.run(serve_once(self.settings, self.host, self.port, reuse_port=True,
+                                        on_ready=lambda: os.write(ready_w, b"1")))
         except PortError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             code = 3
