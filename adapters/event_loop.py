@@ -7,8 +7,9 @@ collector pays for all their new objects at once. asyncio's selectors are level-
 poll, kqueue as asyncio registers them), so a socket whose event is left for later is reported
 again by the next `select`: handling only the first MAX_EVENTS spreads the burst over several short
 iterations at no extra work, the kernel's ready list keeping the sockets in turn. Measured with a
-1,000-request burst on one pinned worker (adapters/serve.py's GC thresholds, bench/concurrency.py):
-largest loop lag 106-116 ms unpaced, 35-69 ms at 32-64, same CPU per request within noise.
+1,000-request burst on one worker with a core of its own (bench/concurrency.py, together with
+adapters/serve.py's GC thresholds): largest loop lag 48-126 ms before, 10-42 ms at 32, the same CPU
+per request within noise; at 128 the offline burst's lag was back at 60-80 ms.
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ def _bind_error(host: str, port: int, exc: OSError) -> PortError:
     return PortError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
-GC_THRESHOLDS = (3_000, 3, 1_000_000_000)  # young collections of a few ms; full ones: rest/quiet_gc.py
+GC_THRESHOLDS = (3_000, 3, 1_000_000_000)  # young pauses ≤ ~30 ms on a slow 2-core machine; full ones: rest/quiet_gc.py
 
 
 def tune_gc() -> None:
