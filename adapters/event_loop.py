@@ -10,56 +10,17 @@ iterations at no extra work, the kernel's ready list keeping the sockets in turn
 1,000-request burst on one worker with a core of its own (bench/concurrency.py, together with
 adapters/serve.py's GC thresholds): largest loop lag 48-126 ms before, 10-42 ms at 32, the same CPU
 per request within noise; at 128 the offline burst's lag was back at 60-80 ms.
-
-On Linux the cap is epoll's own `maxevents` (PacedEpollSelector): the kernel hands over at most
-MAX_EVENTS ready sockets and moves them behind the rest of its ready list. Asking for all of them
-and handling 32 would make the kernel poll, and Python wrap, every ready socket again in each of a
-burst's ~30 iterations. Elsewhere the loop drops what it was given beyond the cap.
 """
 from __future__ import annotations
 
 import asyncio
-import math
-import select
-import selectors
 
 MAX_EVENTS = 32
 
 
 class PacedEventLoop(asyncio.SelectorEventLoop):
-    def __init__(self, selector: selectors.BaseSelector | None = None):
-        if selector is None and hasattr(selectors, "EpollSelector"):
-            selector = PacedEpollSelector()
-        super().__init__(selector)
-
     def _process_events(self, event_list):
         super()._process_events(event_list[:MAX_EVENTS] if len(event_list) > MAX_EVENTS else event_list)
-
-
-if hasattr(selectors, "EpollSelector"):
-    class PacedEpollSelector(selectors.EpollSelector):
-        """An epoll selector whose `select` reports at most MAX_EVENTS ready file objects."""
-
-        def select(self, timeout=None):
-            if timeout is None:
-                timeout = -1
-            elif timeout <= 0:
-                timeout = 0
-            else:
-                timeout = math.ceil(timeout * 1e3) * 1e-3  # at least `timeout`: epoll counts milliseconds
-            try:
-                polled = self._selector.poll(timeout, MAX_EVENTS)
-            except InterruptedError:
-                return []
-            keys = self._fd_to_key
-            ready = []
-            for fd, event in polled:
-                key = keys.get(fd)
-                if key is not None:
-                    events = (selectors.EVENT_WRITE if event & ~select.EPOLLIN else 0) | \
-                             (selectors.EVENT_READ if event & ~select.EPOLLOUT else 0)
-                    ready.append((key, events & key.events))
-            return ready
 
 
 def run(coro):

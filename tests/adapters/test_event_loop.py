@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-import selectors
 import socket
 
-import pytest
 from tabletalk.adapters import event_loop
-from tabletalk.adapters.event_loop import MAX_EVENTS, PacedEpollSelector, PacedEventLoop
+from tabletalk.adapters.event_loop import MAX_EVENTS, PacedEventLoop
 
 SOCKETS = 5 * MAX_EVENTS
 
@@ -73,24 +71,3 @@ def test_run_returns_the_coroutines_result_on_a_paced_loop():
         return type(asyncio.get_running_loop())
 
     assert event_loop.run(which()) is PacedEventLoop
-
-
-@pytest.mark.skipif(not hasattr(selectors, "EpollSelector"), reason="epoll is Linux's")
-def test_epoll_hands_over_a_few_ready_sockets_at_a_time_and_each_in_turn():
-    """The kernel reports at most MAX_EVENTS per select and moves them behind the others: five
-    selects without reading anything have reported every one of 5 * MAX_EVENTS ready sockets."""
-    selector = PacedEpollSelector()
-    pairs = [socket.socketpair() for _ in range(SOCKETS)]
-    try:
-        for a, b in pairs:
-            b.send(b"x")
-            selector.register(a, selectors.EVENT_READ)
-        reported = [selector.select(0) for _ in range(SOCKETS // MAX_EVENTS)]
-        assert max(len(r) for r in reported) == MAX_EVENTS
-        assert {key.fileobj for r in reported for key, _ in r} == {a for a, _ in pairs}
-        assert all(events == selectors.EVENT_READ for r in reported for _, events in r)
-    finally:
-        selector.close()
-        for a, b in pairs:
-            a.close()
-            b.close()
