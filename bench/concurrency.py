@@ -210,14 +210,19 @@ async def _main(workers: int, own_core: bool = False) -> dict:
                          "unit": "MiB"})
     finally:
         os.sched_setaffinity(0, all_cores)
-        for p in (service, fake):
-            p.send_signal(signal.SIGINT)
-        for p in (service, fake):
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(service, fake)
     return {"rows": rows}
+
+
+def stop(*procs: subprocess.Popen) -> None:
+    """SIGINT to each, then wait up to 10 s for each before killing it."""
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 async def _floor_cpu(s, llm_port: int | None, cores: set[int], env: dict) -> float:
@@ -234,11 +239,7 @@ async def _floor_cpu(s, llm_port: int | None, cores: set[int], env: dict) -> flo
             await _burst(s, url, {}, body, 25)
         return _median([(await _measured(lambda: _cpu_s(floor.pid), url, {}, body))[1] for _ in range(BURSTS)])
     finally:
-        floor.send_signal(signal.SIGINT)
-        try:
-            floor.wait(10)
-        except subprocess.TimeoutExpired:
-            floor.kill()
+        stop(floor)
 
 
 def _rss_kb(pid: int) -> int:

@@ -24,7 +24,7 @@ import tempfile
 
 import aiohttp
 
-from bench.concurrency import KEY, LATENCY, N, OFFLINE_QUESTION, QUESTION, ROOT, _burst, _cpu_s, _port, _wait
+from bench.concurrency import KEY, LATENCY, N, OFFLINE_QUESTION, QUESTION, ROOT, _burst, _cpu_s, _port, _wait, stop
 
 
 def _pinned(core: int):
@@ -76,13 +76,7 @@ async def main(mode: str, rounds: int, spy: str | None) -> None:
         if recorder is not None:
             recorder.send_signal(signal.SIGINT)
             recorder.wait(30)
-        for p in (service, fake):
-            p.send_signal(signal.SIGINT)
-        for p in (service, fake):
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(service, fake)
 
 
 if __name__ == "__main__":
