@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import aiohttp
 
@@ -108,11 +109,6 @@ async def _measured(service_cpu, url: str, headers: dict, body: dict, other_cpu=
     return measured
 
 
-def _median(values) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
-
-
 async def _lag_ms(port: int, workers: int) -> tuple[float, float]:
     """The largest loop lag and garbage-collection pause any worker saw in the last ten seconds:
     each fresh connection lands on one worker (SO_REUSEPORT), so ask over many, take the worst."""
@@ -124,6 +120,13 @@ async def _lag_ms(port: int, workers: int) -> tuple[float, float]:
                 lags.append(health.get("loop_lag_max_ms", float("nan")))
                 pauses.append(health.get("gc_pause_max_ms", float("nan")))
     return max(lags), max(pauses)
+
+
+def service_env(llm_port: int) -> dict:
+    """The environment of a bench's service, fake model and floor: a fresh home, the model at llm_port."""
+    return {**os.environ, "TABLETALK_HOME": tempfile.mkdtemp(prefix="tt-bench-"), "TABLETALK_ADMIN_KEY": KEY,
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1", "OPENAI_API_KEY": "x", "TABLETALK_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT)}
 
 
 def _on_cores(cores: set[int] | None):
@@ -138,9 +141,7 @@ async def _main(workers: int, own_core: bool = False) -> dict:
     service_cores = {min(all_cores)} if own_core else None
     other_cores = (all_cores - service_cores) if own_core else None
     tag = "own core, 1 worker: " if own_core else ""
-    home = tempfile.mkdtemp(prefix="tt-conc-")
-    env = {**os.environ, "TABLETALK_HOME": home, "TABLETALK_ADMIN_KEY": KEY, "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
-           "OPENAI_API_KEY": "x", "TABLETALK_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    env = service_env(llm_port)
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", "--port", str(llm_port), "--latency", str(LATENCY)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=_on_cores(other_cores))
@@ -174,7 +175,7 @@ async def _main(workers: int, own_core: bool = False) -> dict:
                 bursts = [await _measured(lambda: _family_cpu_s(service.pid), url, headers, body,
                                           lambda: _cpu_s(fake.pid)) for _ in range(BURSTS)]
                 lag, gc_pause = await _lag_ms(port, workers)  # the largest over the bursts
-                wall, cpu, load_cpu, fake_cpu = (_median(b[k] for b in bursts) for k in range(4))
+                wall, cpu, load_cpu, fake_cpu = (median(b[k] for b in bursts) for k in range(4))
                 errors = sum(b[4] for b in bursts)
                 spread = f"{min(b[1] for b in bursts):.2f}-{max(b[1] for b in bursts):.2f}"
                 goal_cpu = 1.0 if ideal else 0.5
@@ -237,7 +238,7 @@ async def _floor_cpu(s, llm_port: int | None, cores: set[int], env: dict) -> flo
         url, body = f"http://127.0.0.1:{port}/api/v1/single-turn/q2a", {"datasource_id": "floor", "question": "q"}
         for _ in range(3):
             await _burst(s, url, {}, body, 25)
-        return _median([(await _measured(lambda: _cpu_s(floor.pid), url, {}, body))[1] for _ in range(BURSTS)])
+        return median([(await _measured(lambda: _cpu_s(floor.pid), url, {}, body))[1] for _ in range(BURSTS)])
     finally:
         stop(floor)
 

@@ -3,7 +3,7 @@ fake model on core 1) answering bursts of the same q2a, for before/after compari
 request that a single bench burst is too noisy for.
 
 Rounds alternate a burst from 1,000 fresh connections and a burst over the connections kept from
-the previous round, so connection set-up (≈ 0.14 ms a request on the 2-core bench machine) can be
+the previous round, so connection set-up (0.15-0.4 ms a request on the 2-core bench machine) can be
 told from the rest. `--spy FILE` records the worker with py-spy (`--gil`: samples of the thread
 holding the GIL, so a wait for it is not counted as work) in raw format.
 
@@ -20,28 +20,22 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 
 import aiohttp
 
-from bench.concurrency import KEY, LATENCY, N, OFFLINE_QUESTION, QUESTION, ROOT, _burst, _cpu_s, _port, _wait, stop
-
-
-def _pinned(core: int):
-    return lambda: os.sched_setaffinity(0, {core})
+from bench.concurrency import (KEY, LATENCY, N, OFFLINE_QUESTION, QUESTION, ROOT, _burst, _cpu_s, _measured, _on_cores,
+                               _port, _wait, service_env, stop)
 
 
 async def main(mode: str, rounds: int, spy: str | None) -> None:
     llm_port, port = _port(), _port()
-    env = {**os.environ, "TABLETALK_HOME": tempfile.mkdtemp(prefix="tt-pinned-"), "TABLETALK_ADMIN_KEY": KEY,
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1", "OPENAI_API_KEY": "x", "TABLETALK_LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(ROOT)}
+    env = service_env(llm_port)
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", "--port", str(llm_port),
                              "--latency", str(LATENCY)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=_pinned(1))
+                            stderr=subprocess.DEVNULL, preexec_fn=_on_cores({1}))
     service = subprocess.Popen([sys.executable, "-m", "tabletalk.adapters.cli", "serve", "--port", str(port),
                                 "--workers", "1"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, preexec_fn=_pinned(0))
+                               stderr=subprocess.DEVNULL, preexec_fn=_on_cores({0}))
     os.sched_setaffinity(0, {1})
     recorder = None
     try:
@@ -62,16 +56,15 @@ async def main(mode: str, rounds: int, spy: str | None) -> None:
                 await asyncio.sleep(1.5)
             for n in range(rounds):
                 fresh = n % 2 == 0
-                cpu0 = _cpu_s(service.pid)
-                if fresh:
-                    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=N), timeout=timeout) as s:
-                        _, errors = await _burst(s, url, headers, body, N)
+                if fresh:  # as bench/concurrency measures a burst (their closing is not in the figure)
+                    _, cpu, _, _, errors = await _measured(lambda: _cpu_s(service.pid), url, headers, body)
                 else:
+                    cpu0 = _cpu_s(service.pid)
                     _, errors = await _burst(kept, url, headers, body, N)
-                cpu = (_cpu_s(service.pid) - cpu0) / N * 1000
+                    cpu = (_cpu_s(service.pid) - cpu0) / N * 1000
+                    await asyncio.sleep(0.5)
                 print(f"{'fresh ' if fresh else 'reused'} connections: {cpu:.3f} ms service CPU per q2a, {errors} errors",
                       flush=True)
-                await asyncio.sleep(0.5)
     finally:
         if recorder is not None:
             recorder.send_signal(signal.SIGINT)
