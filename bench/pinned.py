@@ -3,7 +3,7 @@ fake model on core 1) answering bursts of the same q2a, for before/after compari
 request that a single bench burst is too noisy for.
 
 Rounds alternate a burst from 1,000 fresh connections and a burst over the connections kept from
-the previous round, so connection set-up (0.15-0.4 ms a request on the 2-core bench machine) can be
+the previous round, so connection set-up (0.1-0.2 ms a request on the 2-core bench machine, closing not counted) can be
 told from the rest. `--spy FILE` records the worker with py-spy (`--gil`: samples of the thread
 holding the GIL, so a wait for it is not counted as work) in raw format.
 
