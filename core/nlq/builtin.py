@@ -14,6 +14,7 @@ from datetime import date
 
 from rapidfuzz import fuzz
 
+from tabletalk.core.cache import IdentityMemo
 from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq import engine as compositional
 from tabletalk.core.nlq.intent_read import (ANTI_RE, FOLLOW_UP_RE, UNSUPPORTED_RE, Intent, _match_values, _normalise,
@@ -24,7 +25,7 @@ from tabletalk.core.nlq.dates import find_bucket, find_window
 from tabletalk.core.nlq.lexicon import Lexicon, lexicon_for, stem
 
 
-@dataclass
+@dataclass(frozen=True)  # shared by every asker of the same question (see `read`)
 class BuiltinResult:
     sql: str | None
     confidence: float
@@ -96,6 +97,27 @@ def _legacy_may_fit(question: str, today: date) -> bool:
     window, _ = find_window(q, today)
     return (window is not None and not re.search(r"\d{4}", window.label)) or find_bucket(q)[0] is not None \
         or bool(set(q.split()) & STRICT_MONEY) or ANTI_RE.search(q) is not None
+
+
+READINGS_PER_SCHEMA = 2048  # readings of distinct questions remembered per schema object
+_readings_of = IdentityMemo(lambda schema: {}, max_items=64)  # the schema objects the engine's index holds too
+
+
+def read(question: str, schema: Schema, *, today: date, training=(), previous=None) -> BuiltinResult:
+    """`generate`, remembered: the reading is a pure function of the question, the schema object
+    (cached schemas are never mutated; a change builds a new one), the training pairs object, the
+    previous turn and the date — so a question asked again costs a dict lookup, not a reading.
+    Bounded per schema (oldest first out)."""
+    readings = _readings_of(schema)
+    key = (question, id(training), previous, today)
+    hit = readings.get(key)
+    if hit is not None and hit[0] is training:
+        return hit[1]
+    result = generate(question, schema, today=today, training=training, previous=previous)
+    if len(readings) >= READINGS_PER_SCHEMA:
+        readings.pop(next(iter(readings)))
+    readings[key] = (training, result)  # holding `training` keeps its id from being reused meanwhile
+    return result
 
 
 def generate(question: str, schema: Schema, *, today: date | None = None, training=(), previous=None) -> BuiltinResult:

@@ -186,7 +186,7 @@ class Pipeline:
             last = ask.history[-1]
             if last.get("sql"):
                 previous = (last.get("question", ""), last["sql"])
-        local = builtin.generate(answer.question, schema, today=today, training=pairs, previous=previous)
+        local = builtin.read(answer.question, schema, today=today, training=pairs, previous=previous)
         answer.chart_hint = local.chart_hint
         llm_ready = self.llm.available
         # Follow-ups in a conversation go to the model when there is one: resolving "that" is its strength.

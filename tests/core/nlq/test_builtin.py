@@ -79,3 +79,19 @@ def test_no_silent_guesses_for_unsupported_or_unknown_words():
     assert "median" in generate("median order amount", schema).message
     assert generate("list the zorp orders", schema).sql is None
     assert generate("list orders", schema).sql == "SELECT orders.* FROM orders"
+
+
+def test_a_reading_is_remembered_per_schema_object_pairs_and_day():
+    from tabletalk.core.nlq.builtin import read
+
+    schema, today = _shop(), date(2026, 3, 4)
+    first = read("How many orders are there?", schema, today=today)
+    assert first.sql and read("How many orders are there?", schema, today=today) is first
+    # Another schema object (a sync rebuilt it), other training pairs or another day: read again.
+    assert read("How many orders are there?", _shop(), today=today) is not first
+    pairs = [("How many orders are there?", "SELECT 42")]
+    assert read("How many orders are there?", schema, today=today, training=pairs).sql == "SELECT 42"
+    assert read("How many orders are there?", schema, today=today, training=list(pairs)) is not first
+    last_week = read("How many orders last week?", schema, today=today)
+    assert read("How many orders last week?", schema, today=date(2026, 3, 11)).sql != last_week.sql
+    assert read("How many orders last week?", schema, today=today) is last_week
