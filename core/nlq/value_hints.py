@@ -205,6 +205,28 @@ def _columns_hints(q: Question, names: set[str],
     return out
 
 
+_question = lru_cache(maxsize=4096)(Question)  # a question's phrases; nothing changes a Question once built
+INDEX_HINTS_KEPT = 4096
+_index_hints_memo: dict[tuple, tuple[list, list[list[ValueHint]]]] = {}
+
+
+def _index_hints(q: Question, names: set[str], columns: Sequence[tuple[Table, Column, Sequence[str]]]
+                 ) -> list[list[ValueHint]]:
+    """`_columns_hints` of columns matched from their index values, remembered: a pure function of
+    the question and the (never mutated) cached tables and columns, so a question asked again over
+    the same schema costs a lookup, not a fuzzy comparison with every stored value. Bounded (oldest
+    first out); each entry holds its columns, so their ids are not reused while it lives."""
+    key = (q.text, frozenset(names), tuple(id(c) for _, c, _ in columns))
+    hit = _index_hints_memo.get(key)
+    if hit is not None and all(a is c for a, (_, c, _) in zip(hit[0], columns)):
+        return hit[1]
+    found = _columns_hints(q, names, columns)
+    if len(_index_hints_memo) >= INDEX_HINTS_KEPT:
+        _index_hints_memo.pop(next(iter(_index_hints_memo)))
+    _index_hints_memo[key] = ([c for _, c, _ in columns], found)
+    return found
+
+
 async def _searched(q: Question, names: set[str], table: Table, col: Column, dialect: str, lookup: Lookup,
                     filtered: bool) -> list[ValueHint]:
     """Hints of an over-the-cap column: its index values and those of its rows containing one of the
@@ -226,7 +248,7 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
                           filtered: bool = False) -> list[ValueHint]:
     """Stored values of `schema`'s text columns that `question` names, best first per column, at
     most MAX_HINTS. Without `lookup`, only index values are used (and none when `filtered`)."""
-    q = Question(question)
+    q = _question(question)
     if not q.raw:
         return []
     # A capitalised "Airport" names the airports table, not a value that has the word in it.
@@ -240,7 +262,7 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
     # timeout at most, and a question that needs no read starts no task.
     search = lookup is not None and bool(q.content)
     local = [(t, c, c.values) for t, c in chosen if not (search and c.lookup)]
-    found = iter(_columns_hints(q, names, local))
+    found = iter(_index_hints(q, names, local))
     hints: list[list[ValueHint] | None] = []
     reads = []
     for t, c in chosen:

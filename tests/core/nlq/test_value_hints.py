@@ -178,3 +178,11 @@ async def test_a_name_the_question_writes_finds_the_longer_stored_value():
                                                                                     "Volkswagen"])])])
     assert (await hints_for("how many models does Ford make?", makers)) == {("makers", "full_name"): ["Ford Motor Company"]}
     assert await hints_for("how many models does each company make?", makers) == {}  # a plain word is no name
+
+
+async def test_a_question_asked_again_reuses_its_index_hints_and_a_new_schema_reads_afresh():
+    first = await question_values("volvo cars", AIRPORTS)
+    again = await question_values("volvo cars", AIRPORTS)
+    assert [h.value for h in first] == ["volvo"] and again[0] is first[0]  # remembered, not recomputed
+    resynced = Schema("sqlite", [Table("cars", [Column("model", "TEXT", values=["Volvo", "fiat"])])])
+    assert [h.value for h in await question_values("volvo cars", resynced)] == ["Volvo"]
