@@ -41,6 +41,16 @@ SETTLE = 0.5  # seconds between bursts: the last one's connections closed, well 
 LAG_WINDOW = 10  # seconds of loop-lag maxima /healthz reports (adapters/rest/loop_lag.py)
 QUESTION = "Which zorblax segments churned?"  # unmappable for the built-in engine: goes to the LLM
 OFFLINE_QUESTION = "How many orders are there?"  # the built-in engine answers it without the model
+# Offline questions that never repeat (the engine's readings are remembered per question): what a
+# burst of different askers costs. Each burst takes numbers no earlier burst used.
+DISTINCT = ("How many orders have an id above {n}?", "How many products cost more than {n}?",
+            "How many order items have a quantity of at least {n}?")
+_distinct_next = [0]
+
+
+def distinct_questions(n: int) -> list[str]:
+    start, _distinct_next[0] = _distinct_next[0], _distinct_next[0] + n
+    return [DISTINCT[i % len(DISTINCT)].format(n=i // len(DISTINCT) + 1) for i in range(start, start + n)]
 
 
 def _port() -> int:
@@ -84,14 +94,17 @@ def _family_cpu_s(pid: int) -> float:
     return total
 
 
-async def _burst(s, url: str, headers: dict, body: dict, n: int) -> tuple[float, int]:
-    async def one():
+async def _burst(s, url: str, headers: dict, body, n: int) -> tuple[float, int]:
+    """n requests at once; `body` is one JSON body for all, or a function giving n of them."""
+    bodies = body(n) if callable(body) else [body] * n
+
+    async def one(body: dict):
         async with s.post(url, headers=headers, json=body) as r:
             data = await r.json()
             return r.status == 200 and data.get("status") == "success"
 
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    results = await asyncio.gather(*(one(b) for b in bodies), return_exceptions=True)
     return time.perf_counter() - t0, sum(1 for r in results if r is not True)
 
 
@@ -161,9 +174,12 @@ async def _main(workers: int, own_core: bool = False) -> dict:
             async with s.get(f"http://127.0.0.1:{port}/api/v1/datasources", headers=headers) as r:
                 ds = (await r.json())["items"][0]["id"]
             url = f"http://127.0.0.1:{port}/api/v1/single-turn/q2a"
-            for label, question, ideal in (("LLM-path", QUESTION, LATENCY * LLM_CALLS),
-                                           ("offline", OFFLINE_QUESTION, None)):
-                body = {"datasource_id": ds, "question": question}
+            runs = [("LLM-path", QUESTION, LATENCY * LLM_CALLS), ("offline", OFFLINE_QUESTION, None)]
+            if not own_core:
+                runs.append(("offline distinct-question", distinct_questions, None))
+            for label, question, ideal in runs:
+                body = ((lambda n, q=question: [{"datasource_id": ds, "question": t} for t in q(n)]) if callable(question)
+                        else {"datasource_id": ds, "question": question})
                 for _ in range(3):  # warm-up: caches, connections, first-use imports — in every worker:
                     await _burst(s, url, headers, body, 1)  # many connections spread over the workers' sockets
                     await _burst(s, url, headers, body, 25 * workers)
