@@ -117,7 +117,8 @@ def _table(result: dict) -> str:
     lines.append(f"{'metric':<22} {'value':>10} {'baseline':>30} {'ratio':>6} {'goal':>8} {'met':>4}")
     for r in result["rows"]:
         met = {True: "yes", False: "no"}.get(r.get("met"), "")
-        lines.append(f"{r['metric']:<22} {r['value']:>7.3f} ms {r['baseline']:>30} {r['ratio']:>6.2f} "
+        ratio = f"{r['ratio']:.2f}" if "ratio" in r else ""
+        lines.append(f"{r['metric']:<22} {r['value']:>7.3f} ms {r.get('baseline', ''):>30} {ratio:>6} "
                      f"{r.get('goal', ''):>8} {met:>4}")
     return "\n".join(lines)
 
