@@ -3,6 +3,7 @@ and time buckets ("per month"), turned into half-open [start, end) ranges and di
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -53,43 +54,46 @@ _MAY_HAVE_BUCKET = re.compile(r"\b(?:month|year|week|day|quarter|monthly|yearly|
                               r"quarterly|over time|trend)\b")
 
 
+# (pattern, window maker) in order: the first that matches names the window. Compiled once below.
+_WINDOW_RULES: list[tuple[re.Pattern, Callable[[re.Match, date], Window | None]]] = [
+    (r"\b(?:year to date|ytd|so far this year)\b", lambda m, today: Window(date(today.year, 1, 1), today + timedelta(1), "year to date")),
+    (r"\btoday\b", lambda m, today: Window(today, today + timedelta(1), "today")),
+    (r"\byesterday\b", lambda m, today: Window(today - timedelta(1), today, "yesterday")),
+    (r"\bthis week\b", lambda m, today: Window(today - timedelta(today.weekday()), today - timedelta(today.weekday()) + timedelta(7), "this week")),
+    (r"\b(?:last|previous|past) week\b", lambda m, today: Window(today - timedelta(today.weekday() + 7), today - timedelta(today.weekday()), "last week")),
+    (r"\bthis month\b", lambda m, today: Window(_month_start(today), _add_months(today, 1), "this month")),
+    (r"\b(?:last|previous) month\b", lambda m, today: Window(_add_months(today, -1), _month_start(today), "last month")),
+    (r"\bthis quarter\b", lambda m, today: Window(_quarter_start(today), _add_months(_quarter_start(today), 3), "this quarter")),
+    (r"\b(?:last|previous) quarter\b", lambda m, today: Window(_add_months(_quarter_start(today), -3), _quarter_start(today), "last quarter")),
+    (r"\bthis year\b", lambda m, today: Window(date(today.year, 1, 1), date(today.year + 1, 1, 1), "this year")),
+    (r"\b(?:last|previous) year\b", lambda m, today: Window(date(today.year - 1, 1, 1), date(today.year, 1, 1), "last year")),
+    (r"\b(?:in |during |for |over )?the (?:last|past|previous) (\d+|[a-z]+) (days?|weeks?|months?|years?)\b", lambda m, today: _last_n(m, today)),
+    (r"\b(?:in |during |for |over )?(?:the )?(?:last|past|previous) (\d+|[a-z]+) (days?|weeks?|months?|years?)\b", lambda m, today: _last_n(m, today)),
+    (r"\b(?:in |during )?q([1-4]) (\d{4})\b", lambda m, today: _quarter(int(m.group(1)), int(m.group(2)))),
+    (r"\bbetween (\d{4}) and (\d{4})\b", lambda m, today: Window(date(int(m.group(1)), 1, 1), date(int(m.group(2)) + 1, 1, 1), f"{m.group(1)}–{m.group(2)}")),
+    (r"\b(?:since|from|after) (\d{4})-(\d{2})-(\d{2})\b", lambda m, today: Window(date(*map(int, m.groups())), None, f"since {m.group(0)[6:]}")),
+    (r"\bon (\d{4})-(\d{2})-(\d{2})\b", lambda m, today: Window(date(*map(int, m.groups())), date(*map(int, m.groups())) + timedelta(1), m.group(0)[3:])),
+    (r"\b(?:since|from) " + _MONTH_RE + r" (\d{4})\b", lambda m, today: Window(date(int(m.group(2)), _month_of(m.group(1)), 1), None, f"since {m.group(1)} {m.group(2)}")),
+    (r"\b(?:since|from) " + _MONTH_RE + r"\b", lambda m, today: Window(_recent_month(_month_of(m.group(1)), today), None, f"since {m.group(1)}")),
+    (r"\b(?:since|after) (\d{4})\b", lambda m, today: Window(date(int(m.group(1)) + (1 if "after" in m.group(0) else 0), 1, 1), None, m.group(0))),
+    (r"\bbefore (\d{4})\b", lambda m, today: Window(None, date(int(m.group(1)), 1, 1), m.group(0))),
+    (r"\b(?:in |during |for |of )?" + _MONTH_RE + r" (\d{4})\b", lambda m, today: _month_window(_month_of(m.group(1)), int(m.group(2)))),
+    (r"\b(?:in |during )" + _MONTH_RE + r"\b", lambda m, today: _month_window(_month_of(m.group(1)), _recent_month(_month_of(m.group(1)), today).year)),
+    (r"\b(?:in |during |for |of )?((?:19|20)\d{2})\b", lambda m, today: Window(date(int(m.group(1)), 1, 1), date(int(m.group(1)) + 1, 1, 1), m.group(1))),
+]
+_WINDOW_RULES = [(re.compile(pattern), make) for pattern, make in _WINDOW_RULES]
+
+
 def find_window(text: str, today: date) -> tuple[Window | None, str]:
     """The first date window in `text` and the text with that phrase removed."""
     t = text
     if not _MAY_HAVE_WINDOW.search(t):
         return None, text
-    y = today.year
-    rules: list[tuple[str, callable]] = [
-        (r"\b(?:year to date|ytd|so far this year)\b", lambda m: Window(date(y, 1, 1), today + timedelta(1), "year to date")),
-        (r"\btoday\b", lambda m: Window(today, today + timedelta(1), "today")),
-        (r"\byesterday\b", lambda m: Window(today - timedelta(1), today, "yesterday")),
-        (r"\bthis week\b", lambda m: Window(today - timedelta(today.weekday()), today - timedelta(today.weekday()) + timedelta(7), "this week")),
-        (r"\b(?:last|previous|past) week\b", lambda m: Window(today - timedelta(today.weekday() + 7), today - timedelta(today.weekday()), "last week")),
-        (r"\bthis month\b", lambda m: Window(_month_start(today), _add_months(today, 1), "this month")),
-        (r"\b(?:last|previous) month\b", lambda m: Window(_add_months(today, -1), _month_start(today), "last month")),
-        (r"\bthis quarter\b", lambda m: Window(_quarter_start(today), _add_months(_quarter_start(today), 3), "this quarter")),
-        (r"\b(?:last|previous) quarter\b", lambda m: Window(_add_months(_quarter_start(today), -3), _quarter_start(today), "last quarter")),
-        (r"\bthis year\b", lambda m: Window(date(y, 1, 1), date(y + 1, 1, 1), "this year")),
-        (r"\b(?:last|previous) year\b", lambda m: Window(date(y - 1, 1, 1), date(y, 1, 1), "last year")),
-        (r"\b(?:in |during |for |over )?the (?:last|past|previous) (\d+|[a-z]+) (days?|weeks?|months?|years?)\b", lambda m: _last_n(m, today)),
-        (r"\b(?:in |during |for |over )?(?:the )?(?:last|past|previous) (\d+|[a-z]+) (days?|weeks?|months?|years?)\b", lambda m: _last_n(m, today)),
-        (r"\b(?:in |during )?q([1-4]) (\d{4})\b", lambda m: _quarter(int(m.group(1)), int(m.group(2)))),
-        (r"\bbetween (\d{4}) and (\d{4})\b", lambda m: Window(date(int(m.group(1)), 1, 1), date(int(m.group(2)) + 1, 1, 1), f"{m.group(1)}–{m.group(2)}")),
-        (r"\b(?:since|from|after) (\d{4})-(\d{2})-(\d{2})\b", lambda m: Window(date(*map(int, m.groups())), None, f"since {m.group(0)[6:]}")),
-        (r"\bon (\d{4})-(\d{2})-(\d{2})\b", lambda m: Window(date(*map(int, m.groups())), date(*map(int, m.groups())) + timedelta(1), m.group(0)[3:])),
-        (r"\b(?:since|from) " + _MONTH_RE + r" (\d{4})\b", lambda m: Window(date(int(m.group(2)), _month_of(m.group(1)), 1), None, f"since {m.group(1)} {m.group(2)}")),
-        (r"\b(?:since|from) " + _MONTH_RE + r"\b", lambda m: Window(_recent_month(_month_of(m.group(1)), today), None, f"since {m.group(1)}")),
-        (r"\b(?:since|after) (\d{4})\b", lambda m: Window(date(int(m.group(1)) + (1 if "after" in m.group(0) else 0), 1, 1), None, m.group(0))),
-        (r"\bbefore (\d{4})\b", lambda m: Window(None, date(int(m.group(1)), 1, 1), m.group(0))),
-        (r"\b(?:in |during |for |of )?" + _MONTH_RE + r" (\d{4})\b", lambda m: _month_window(_month_of(m.group(1)), int(m.group(2)))),
-        (r"\b(?:in |during )" + _MONTH_RE + r"\b", lambda m: _month_window(_month_of(m.group(1)), _recent_month(_month_of(m.group(1)), today).year)),
-        (r"\b(?:in |during |for |of )?((?:19|20)\d{2})\b", lambda m: Window(date(int(m.group(1)), 1, 1), date(int(m.group(1)) + 1, 1, 1), m.group(1))),
-    ]
-    for pattern, make in rules:
-        m = re.search(pattern, t)
+    for pattern, make in _WINDOW_RULES:
+        m = pattern.search(t)
         if m:
             try:
-                window = make(m)
+                window = make(m, today)
             except (OverflowError, ValueError):  # "the last 99999999999 days", "on 2024-02-31", "before 9999"+1
                 raise Invalid(f"The period '{m.group(0).strip()}' is not a real date or lies outside the calendar "
                               "(years 1 to 9999); ask about another period.") from None
