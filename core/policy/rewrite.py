@@ -136,13 +136,13 @@ def _apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], 
         _refuse_table_functions(tree, dialect)  # Forbidden under a policy, even those the guard would refuse
     check_read_only(tree, dialect)
     if not rules:
-        if isinstance(sql, str):
-            checked_sql(tree, dialect)  # remembered: when `sql` is already that text, it runs unparsed
+        if isinstance(sql, str):  # the tree parsed here: generating may use it up
+            checked_sql(tree, dialect, consume=True)  # remembered: when `sql` is already that text, it runs unparsed
             return sql
-        return checked_sql(tree, dialect)
+        return checked_sql(tree, dialect)  # the caller's own tree
     policy = _Policy.build(dialect, rules, values, all_tables, views or {}, schemas or set(), columns or {})
     _Rewriter(policy).rewrite(tree)
-    return checked_sql(check_read_only(tree, dialect), dialect)
+    return checked_sql(check_read_only(tree, dialect), dialect, consume=True)  # a tree of its own (parsed or copied)
 
 
 @dataclass

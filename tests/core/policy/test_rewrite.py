@@ -210,3 +210,12 @@ def test_hidden_columns_cannot_be_read(db):
     assert [d[0] for d in db.execute(rewrite("SELECT * FROM employees", columns={"employees": ["id"]})).description] == ["id"]
     out = rewrite("SELECT * FROM sales", rules=[Rule("sales", "amount > 15")], columns={"sales": ["id"]})
     assert db.execute(out).fetchall() == [(2,), (3,)]
+
+
+def test_a_callers_tree_is_left_as_it_was_and_a_text_is_checked_as_before():
+    tree = sqlglot.parse_one("SELECT a FROM t LIMIT 5", read="postgres")
+    assert apply_policies(tree, "tsql", [], {}, all_tables={"t"}) == "SELECT TOP 5 a FROM t"
+    assert tree.sql(dialect="postgres") == "SELECT a FROM t LIMIT 5"  # generating for T-SQL did not rewrite it
+    assert apply_policies("SELECT a FROM t LIMIT 5", "tsql", [], {}, all_tables={"t"}) == "SELECT a FROM t LIMIT 5"
+    ruled = apply_policies(tree, "tsql", [Rule("t", "a > 1")], {}, all_tables={"t"})
+    assert "TOP 5" in ruled and "a > 1" in ruled and tree.sql(dialect="postgres") == "SELECT a FROM t LIMIT 5"
