@@ -6,9 +6,10 @@ comments, so nothing the parser skipped (MySQL's `/*! ... */`, a statement after
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import lru_cache
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
 from tabletalk.core.errors import Invalid
@@ -47,10 +48,16 @@ def parse_read_only(sql: str, dialect: str) -> exp.Expression:
     return check_read_only(parse_statement(sql, dialect), dialect)
 
 
+@lru_cache(maxsize=32)
+def dialect_of(name: str) -> Dialect:
+    """One Dialect object per name (sqlglot builds a new one for every call given a name)."""
+    return Dialect.get_or_raise(name)
+
+
 def parse_statement(sql: str, dialect: str) -> exp.Expression:
     """The tree of the one statement in `sql`, not yet checked; Invalid if there is not exactly one."""
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        statements = [s for s in dialect_of(dialect).parse(sql) if s is not None]
     except SqlglotError as exc:
         raise Invalid(f"Could not parse the SQL: {str(exc).splitlines()[0]}") from None
     except RecursionError:
@@ -117,7 +124,7 @@ def checked_sql(tree: exp.Expression, dialect: str, *, consume: bool = False) ->
     """`tree`, which the caller has just checked, as runnable SQL without comments. `consume`: the
     caller is done with the tree, so the generator may transform it in place instead of copying it
     first (a deep copy costs about half of generating)."""
-    return remember_checked(dialect, tree.sql(dialect=dialect, comments=False, copy=not consume))
+    return remember_checked(dialect, tree.sql(dialect=dialect_of(dialect), comments=False, copy=not consume))
 
 
 def read_only_sql(sql: str, dialect: str) -> str:

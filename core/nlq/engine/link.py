@@ -185,7 +185,7 @@ def tag(tokens: list[Token], ix: SchemaIndex) -> list[Item]:
     while i < n:
         tok = tokens[i]
         if tok.literal is not None:
-            items.append(Item("literal", i, i + 1, tok.literal, tok.literal, values=_value_hits(ix, tuple(tok.text.split()))))
+            items.append(Item("literal", i, i + 1, tok.literal, tok.literal, values=list(_value_hits(ix, tuple(tok.text.split())))))
             i += 1
             continue
         if tok.number is not None and not tok.text.isalpha():
@@ -199,7 +199,10 @@ def tag(tokens: list[Token], ix: SchemaIndex) -> list[Item]:
 
 
 def _value_hits(ix: SchemaIndex, words: tuple[str, ...]) -> list:
-    return ix.value_forms.get(tuple(w.lower() for w in words), [])
+    return ix.value_forms.get(words, _NONE)  # tokens are lower-case already (tokens.py), as the forms are
+
+
+_NONE: list = []  # never mutated: the callers copy what they keep
 
 
 # Words of the operator phrases and superlatives longer than one word ("more than", "the most").
