@@ -23,7 +23,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import TokenType
 from tabletalk.core.errors import TableTalkError
 from tabletalk.core.metadata.schema import Column, Table
-from tabletalk.core.policy.readonly import read_only_sql, remember_checked
+from tabletalk.core.policy.readonly import dialect_of, read_only_sql, remember_checked
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Lookup:
 
 @lru_cache(maxsize=8)
 def _dialect(dialect: str) -> tuple[Dialect, object]:
-    d = Dialect.get_or_raise(dialect)
+    d = dialect_of(dialect)
     return d, d.generator()
 
 
