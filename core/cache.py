@@ -87,7 +87,12 @@ class IdentityMemo:
         if hit is not None and hit[0] is obj:
             return hit[1]
         value = self.derive(obj, *args)
-        if len(self._items) >= self.max_items:
-            self._items.pop(next(iter(self._items)))  # the oldest entry
-        self._items[key] = (obj, value)
+        keep(self._items, key, (obj, value), self.max_items)
         return value
+
+
+def keep(memo: dict, key: Hashable, value, max_items: int) -> None:
+    """Store `value` under `key` in a bounded memo: at `max_items`, the oldest entry goes first."""
+    if len(memo) >= max_items and key not in memo:
+        memo.pop(next(iter(memo)))
+    memo[key] = value

@@ -14,7 +14,7 @@ from datetime import date
 
 from rapidfuzz import fuzz
 
-from tabletalk.core.cache import IdentityMemo
+from tabletalk.core.cache import IdentityMemo, keep
 from tabletalk.core.metadata.schema import Schema
 from tabletalk.core.nlq import engine as compositional
 from tabletalk.core.nlq.intent_read import (ANTI_RE, FOLLOW_UP_RE, UNSUPPORTED_RE, Intent, _match_values, _normalise,
@@ -114,9 +114,7 @@ def read(question: str, schema: Schema, *, today: date, training=(), previous=No
     if hit is not None and hit[0] is training:
         return hit[1]
     result = generate(question, schema, today=today, training=training, previous=previous)
-    if len(readings) >= READINGS_PER_SCHEMA:
-        readings.pop(next(iter(readings)))
-    readings[key] = (training, result)  # holding `training` keeps its id from being reused meanwhile
+    keep(readings, key, (training, result), READINGS_PER_SCHEMA)  # holding `training` keeps its id from being reused
     return result
 
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from itertools import chain
 
 from rapidfuzz import fuzz, process
-from tabletalk.core.cache import IdentityMemo
+from tabletalk.core.cache import IdentityMemo, keep
 from tabletalk.core.metadata.schema import Column, Schema, Table
 from tabletalk.core.nlq.lexicon import STOP, stem
 from tabletalk.core.nlq.linking import ident
@@ -221,9 +221,7 @@ def _index_hints(q: Question, names: set[str], columns: Sequence[tuple[Table, Co
     if hit is not None and all(a is c for a, (_, c, _) in zip(hit[0], columns)):
         return hit[1]
     found = _columns_hints(q, names, columns)
-    if len(_index_hints_memo) >= INDEX_HINTS_KEPT:
-        _index_hints_memo.pop(next(iter(_index_hints_memo)))
-    _index_hints_memo[key] = ([c for _, c, _ in columns], found)
+    keep(_index_hints_memo, key, ([c for _, c, _ in columns], found), INDEX_HINTS_KEPT)
     return found
 
 
