@@ -18,6 +18,7 @@ service's memory high-water mark (ru_maxrss of the service process)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -45,12 +46,11 @@ OFFLINE_QUESTION = "How many orders are there?"  # the built-in engine answers i
 # burst of different askers costs. Each burst takes numbers no earlier burst used.
 DISTINCT = ("How many orders have an id above {n}?", "How many products cost more than {n}?",
             "How many order items have a quantity of at least {n}?")
-_distinct_next = [0]
+_distinct = itertools.count()
 
 
 def distinct_questions(n: int) -> list[str]:
-    start, _distinct_next[0] = _distinct_next[0], _distinct_next[0] + n
-    return [DISTINCT[i % len(DISTINCT)].format(n=i // len(DISTINCT) + 1) for i in range(start, start + n)]
+    return [DISTINCT[i % len(DISTINCT)].format(n=i // len(DISTINCT) + 1) for i in itertools.islice(_distinct, n)]
 
 
 def _port() -> int:

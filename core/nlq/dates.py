@@ -54,8 +54,8 @@ _MAY_HAVE_BUCKET = re.compile(r"\b(?:month|year|week|day|quarter|monthly|yearly|
                               r"quarterly|over time|trend)\b")
 
 
-# (pattern, window maker) in order: the first that matches names the window. Compiled once below.
-_WINDOW_RULES: list[tuple[re.Pattern, Callable[[re.Match, date], Window | None]]] = [
+# (pattern, window maker) in order: the first that matches names the window. Compiled once, at import.
+_WINDOW_RULES: list[tuple[re.Pattern, Callable[[re.Match, date], Window | None]]] = [(re.compile(pattern), make) for pattern, make in [
     (r"\b(?:year to date|ytd|so far this year)\b", lambda m, today: Window(date(today.year, 1, 1), today + timedelta(1), "year to date")),
     (r"\btoday\b", lambda m, today: Window(today, today + timedelta(1), "today")),
     (r"\byesterday\b", lambda m, today: Window(today - timedelta(1), today, "yesterday")),
@@ -80,8 +80,7 @@ _WINDOW_RULES: list[tuple[re.Pattern, Callable[[re.Match, date], Window | None]]
     (r"\b(?:in |during |for |of )?" + _MONTH_RE + r" (\d{4})\b", lambda m, today: _month_window(_month_of(m.group(1)), int(m.group(2)))),
     (r"\b(?:in |during )" + _MONTH_RE + r"\b", lambda m, today: _month_window(_month_of(m.group(1)), _recent_month(_month_of(m.group(1)), today).year)),
     (r"\b(?:in |during |for |of )?((?:19|20)\d{2})\b", lambda m, today: Window(date(int(m.group(1)), 1, 1), date(int(m.group(1)) + 1, 1, 1), m.group(1))),
-]
-_WINDOW_RULES = [(re.compile(pattern), make) for pattern, make in _WINDOW_RULES]
+]]
 
 
 def find_window(text: str, today: date) -> tuple[Window | None, str]:
