@@ -8,7 +8,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Column, func, insert
+from sqlalchemy import JSON, Column, func
 from sqlmodel import Field, SQLModel, select
 
 from tabletalk.core.store.db import Store
@@ -34,7 +34,7 @@ class HistoryRecord(SQLModel, table=True):
 
 
 FLUSH_AFTER = 0.05  # seconds a result waits so that a burst of answers is stored in one transaction
-BATCH_ROWS = 50  # rows per INSERT: their JSON is encoded on the event loop, so a big burst goes in slices
+BATCH_ROWS = 50  # rows per INSERT where SQLAlchemy encodes them on the event loop (PostgreSQL), so a big burst goes in slices
 
 
 class QueryHistory:
@@ -73,9 +73,7 @@ class QueryHistory:
             while self._pending:
                 rows, self._pending = self._pending, []
                 try:
-                    async with self.store.engine.begin() as conn:
-                        for i in range(0, len(rows), BATCH_ROWS):
-                            await conn.execute(insert(HistoryRecord.__table__), rows[i:i + BATCH_ROWS])
+                    await self.store.append(HistoryRecord.__table__, rows, batch=BATCH_ROWS)
                 except BaseException:
                     self._pending[:0] = rows
                     raise

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, event, inspect, text
+from sqlalchemy import DateTime, Table, event, insert, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tabletalk.core import jsoncodec
 from tabletalk.core.errors import NotFound
+from tabletalk.core.store.append import SqliteAppender, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        path = sqlite_file(url) if self.is_sqlite else None
+        self._appender = SqliteAppender(path, _sqlite_pragmas) if path else None
 
     def session(self) -> AsyncSession:
         return self._sessions()
@@ -132,6 +135,16 @@ class Store:
         async with self.session() as s:
             s.add_all(rows)
             await s.commit()
+
+    async def append(self, table: Table, rows: list[dict], *, batch: int = 50) -> None:
+        """Insert many new rows in one transaction (on SQLite one trip to a thread: store/append.py;
+        elsewhere INSERTs of `batch` rows each)."""
+        if self._appender is not None:
+            await self._appender.append(table, rows)
+            return
+        async with self.engine.begin() as conn:
+            for i in range(0, len(rows), batch):
+                await conn.execute(insert(table), rows[i:i + batch])
 
     async def fetch(self, model, key, what: str):
         """The row with this primary key, or NotFound naming it ("Chat 'x' does not exist.")."""
@@ -161,6 +174,8 @@ class Store:
             return await conn.run_sync(_migrate_sync, steps)
 
     async def close(self) -> None:
+        if self._appender is not None:
+            await self._appender.close()
         await self.engine.dispose()
 
 
