@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from tabletalk.core.nlq.llm import llm_answer, llm_sql
 from tabletalk.core.nlq.value_hints import Lookup, question_values
 from tabletalk.core.pacing import turn
 from tabletalk.core.policy.principal import Principal
+from tabletalk.core.store.models import new_id
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Pipeline:
     async def run(self, ask: Ask, kind: str = "q2a") -> Answer:
         started = time.perf_counter()
         timing: dict = {"llm_duration": 0.0}
-        answer = Answer(id=f"{kind}_{secrets.token_hex(8)}", question=ask.question.strip())
+        answer = Answer(id=new_id(kind), question=ask.question.strip())
         answer.timing = timing
 
         async def step(name: str, payload: dict | None = None):
