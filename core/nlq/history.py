@@ -61,22 +61,27 @@ class QueryHistory:
         return row
 
     async def _flush_soon(self) -> None:
-        await asyncio.sleep(FLUSH_AFTER)
-        try:
-            await self.flush()
-        except Exception as exc:  # noqa: BLE001 - the rows stay pending; the next answer or list retries
-            log.warning("storing %d query-history rows failed, will retry: %s", len(self._pending), exc)
+        # Rows that arrive while a batch is being written wait FLUSH_AFTER for the next one: writing
+        # them straight away made a burst's history dozens of transactions of a few rows each.
+        while self._pending:
+            await asyncio.sleep(FLUSH_AFTER)
+            try:
+                await self.flush()
+            except Exception as exc:  # noqa: BLE001 - the rows stay pending; the next answer or list retries
+                log.warning("storing %d query-history rows failed, will retry: %s", len(self._pending), exc)
+                return
 
     async def flush(self) -> None:
-        """Store every pending result now (one transaction); on failure they stay pending."""
+        """Store every result pending now (one transaction); on failure they stay pending."""
         async with self._flushing:  # a caller listing waits for a flush under way to commit
-            while self._pending:
-                rows, self._pending = self._pending, []
-                try:
-                    await self.store.append(HistoryRecord.__table__, rows, batch=BATCH_ROWS)
-                except BaseException:
-                    self._pending[:0] = rows
-                    raise
+            if not self._pending:
+                return
+            rows, self._pending = self._pending, []
+            try:
+                await self.store.append(HistoryRecord.__table__, rows, batch=BATCH_ROWS)
+            except BaseException:
+                self._pending[:0] = rows
+                raise
 
     async def close(self) -> None:
         """Wait for a flush under way (cancelling it mid-transaction would leave SQLite locked), then
