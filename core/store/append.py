@@ -5,9 +5,9 @@ aiosqlite's thread (cursor, execute, close, commit, the pool's reset, …), each
 a wake-up of the loop back — on the 2-core bench machine 60-110 µs of CPU apiece — and SQLAlchemy
 converts every parameter of every row on the loop. A burst's query history (core/nlq/history.py)
 is a few dozen such transactions per thousand answers. `SqliteAppender` writes a whole batch in one
-call on a thread of its own connection: values are encoded as SQLAlchemy would store them (JSON
-columns as compact JSON text, DATETIME columns in SQLAlchemy's SQLite format), then one
-`executemany` between BEGIN and COMMIT. The loop waits on one future.
+call on a thread of its own connection: each value encoded by the column type's own bind
+processor for the store's dialect (exactly what SQLAlchemy would store: JSON text by the engine's
+serializer, DATETIME in its SQLite format), then one `executemany` between BEGIN and COMMIT. The loop waits on one future.
 
 The connection is the appender's alone, opened on first use with the store's pragmas (WAL is a
 property of the file; busy_timeout and synchronous are per connection), and it is used by one
@@ -18,13 +18,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Table
-from sqlalchemy.engine import make_url
-
-from tabletalk.core.jsoncodec import dumps_compact
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect, make_url
 
 
 def sqlite_file(url: str) -> str | None:
@@ -37,22 +34,10 @@ def sqlite_file(url: str) -> str | None:
     return database
 
 
-def _datetime(value: datetime | None) -> str | None:
-    # SQLAlchemy's SQLite DATETIME storage format (always with microseconds, no offset).
-    return None if value is None else f"{value:%Y-%m-%d %H:%M:%S.%f}"
-
-
-def _encoder(column) -> Callable[[Any], Any] | None:
-    if isinstance(column.type, JSON):
-        return dumps_compact  # None too: SQLAlchemy stores it as JSON null
-    if isinstance(column.type, DateTime):
-        return _datetime
-    return None
-
-
 class SqliteAppender:
-    def __init__(self, path: str, pragmas: Callable[[sqlite3.Connection, Any], None]):
+    def __init__(self, path: str, dialect: Dialect, pragmas: Callable[[sqlite3.Connection, Any], None]):
         self.path = path
+        self.dialect = dialect  # the store engine's: its bind processors encode each value as SQLAlchemy would
         self.pragmas = pragmas
         self._con: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
@@ -64,7 +49,8 @@ class SqliteAppender:
             columns = list(table.columns)
             names = ", ".join(f'"{c.name}"' for c in columns)
             sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
-            plan = self._plans[table.name] = (sql, [(c.name, _encoder(c)) for c in columns])
+            encoders = [(c.name, c.type.dialect_impl(self.dialect).bind_processor(self.dialect)) for c in columns]
+            plan = self._plans[table.name] = (sql, encoders)
         return plan
 
     def _write(self, table: Table, rows: list[dict]) -> None:

@@ -125,7 +125,7 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         path = sqlite_file(url) if self.is_sqlite else None
-        self._appender = SqliteAppender(path, _sqlite_pragmas) if path else None
+        self._appender = SqliteAppender(path, self.engine.dialect, _sqlite_pragmas) if path else None
 
     def session(self) -> AsyncSession:
         return self._sessions()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlmodel import select
 
 from tabletalk.config.settings import to_async_url
@@ -28,10 +28,14 @@ async def _same_as_an_orm_insert(url: str) -> Store:
     await store.migrate()
     await store.append(HistoryRecord.__table__, [_row(1), _row(2, owner_key_id="key_a", request={})])
     async with store.engine.begin() as conn:  # the ORM's own way, for comparison
-        await conn.execute(insert(HistoryRecord.__table__), [_row(3)])
+        await conn.execute(insert(HistoryRecord.__table__), [_row(3), _row(5, id="q2a_orm_1", created_at=WHEN.replace(second=1))])
+        stored = {r[0]: r[1:] for r in (await conn.execute(text(
+            "SELECT id, CAST(request AS TEXT), CAST(answer AS TEXT), CAST(created_at AS TEXT) FROM query_history"))).all()}
+    assert stored["q2a_1"] == stored["q2a_orm_1"]  # the very text the ORM writes (time, offset, JSON)
     async with store.session() as s:
         got = {r.id: r for r in (await s.exec(select(HistoryRecord))).all()}
         newest = (await s.exec(select(HistoryRecord).order_by(HistoryRecord.created_at.desc()))).first()
+    got.pop("q2a_orm_1")
     appended, orm = got["q2a_1"], got["q2a_3"]
     assert appended.request == orm.request and appended.answer == orm.answer
     assert appended.created_at.replace(second=3) == orm.created_at
