@@ -33,12 +33,14 @@ HEAP_CEILING = 2 * 2**30  # PRAGMA hard_heap_limit: process-wide, so far above a
 POOL_SIZE = 4  # connections open at once per datasource (each with its own page cache)
 INLINE_BUDGET = 0.001  # seconds a query may run on the event loop before it moves to a worker thread
 _REPEATED_CHAR = re.compile(r"%[-+ 0#,!]*(?:\d+|\*)?\.(\d+|\*)c")
+_FORMAT_CALL = re.compile(r"\b(printf|format)\s*\(", re.I)
 
 
 def _refuse_single_step_hogs(sql: str) -> None:
     """printf('%.*c', n, 'x') repeats a character n times inside one step, where neither the
     deadline nor the length limit interrupts it; refuse it (and printf formats built at run time)."""
-    if not re.search(r"\b(printf|format)\s*\(", sql, re.I):
+    low = sql.lower()
+    if ("printf" not in low and "format" not in low) or not _FORMAT_CALL.search(sql):
         return
     for call in sqlglot.parse_one(sql, read="sqlite").find_all(exp.Anonymous, exp.Format):
         if isinstance(call, exp.Anonymous) and call.name.lower() not in ("printf", "format"):

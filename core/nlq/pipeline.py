@@ -103,12 +103,10 @@ class Pipeline:
         answer = Answer(id=new_id(kind), question=ask.question.strip())
         answer.timing = timing
 
-        async def step(name: str, payload: dict | None = None):
-            if ask.progress:
-                await ask.progress(name, payload or {})
+        progress = ask.progress  # streamed steps (chats over SSE); their payloads are built only for them
 
         def mark(name: str, t0: float) -> None:
-            timing[f"{name}_duration"] = round(time.perf_counter() - t0, 4)
+            timing[f"{name}_duration"] = _seconds(time.perf_counter() - t0)
 
         await turn()  # a burst of questions takes the loop a few at a time (core/pacing.py)
         # Request errors (unknown datasource or role, missing role variable, empty question) are 4xx.
@@ -123,7 +121,8 @@ class Pipeline:
             schema = await self.metadata.schema_for(ds.id, scope)  # its tables; values from its rows only
             answer.filtered = scope.filtered
             mark("linking", t0)
-            await step("linking", {"tables": [t.name for t in schema.tables][:20]})
+            if progress:
+                await progress("linking", {"tables": [t.name for t in schema.tables][:20]})
 
             connector = await self.datasources.connector(ds)
 
@@ -140,7 +139,8 @@ class Pipeline:
             if sql is None:
                 return answer
             answer.sql = enforce(sql)
-            await step("sql", {"sql": answer.sql})
+            if progress:
+                await progress("sql", {"sql": answer.sql})
             if ask.execute:
                 t0 = time.perf_counter()
                 cap = ask.max_rows or self.settings.max_rows
@@ -150,11 +150,13 @@ class Pipeline:
                     result = await connector.execute(answer.sql, max_rows=cap, timeout=self.settings.query_timeout)
                 answer.dataframe = clean_numbers(result.to_dict())
                 mark("execute", t0)
-                await step("rows", {"count": len(result.data), "truncated": result.truncated})
+                if progress:
+                    await progress("rows", {"count": len(result.data), "truncated": result.truncated})
                 t0 = time.perf_counter()
                 answer.answer = await self._answer_text(ask, answer, result)
                 mark("answer", t0)
-                await step("answer", {"text": answer.answer})
+                if progress:
+                    await progress("answer", {"text": answer.answer})
                 if ask.chart:
                     answer.chart = choose_chart(answer.question, result.columns, result.data, answer.chart_hint)
         except Forbidden as exc:
@@ -169,8 +171,8 @@ class Pipeline:
             answer.status, answer.message = "failed", exc.detail
             answer.answer = exc.detail
         finally:
-            timing["total_duration"] = round(time.perf_counter() - started, 4)
-            timing["llm_duration"] = round(timing["llm_duration"], 4)
+            timing["total_duration"] = _seconds(time.perf_counter() - started)
+            timing["llm_duration"] = _seconds(timing["llm_duration"])
         return answer
 
     async def _generate(self, ask: Ask, answer: Answer, schema: Schema, full: Schema, visible, enforce, connector,
@@ -260,6 +262,11 @@ class Pipeline:
             return text
         finally:
             answer.timing["llm_duration"] += time.perf_counter() - t0
+
+
+def _seconds(duration: float) -> float:
+    """A duration to 0.1 ms, as round(duration, 4) would give it at a third of the cost (three a question)."""
+    return int(duration * 10_000 + 0.5) / 10_000
 
 
 class _NotPermitted(Exception):

@@ -110,7 +110,8 @@ def apply_policies(sql: str | exp.Expression, dialect: str, rules: list[Rule], v
     if not isinstance(sql, str):
         return _apply_policies(sql, dialect, rules, values, **kw)
     try:
-        key = (sql, dialect, tuple((r.table, r.row_filter) for r in rules), json.dumps(values, sort_keys=True),
+        key = (sql, dialect, tuple((r.table, r.row_filter) for r in rules),
+               json.dumps(values, sort_keys=True) if values else "",
                frozenset(all_tables), tuple(sorted((views or {}).items())), frozenset(schemas or ()),
                tuple(sorted((t, tuple(c)) for t, c in (columns or {}).items())))
     except TypeError:  # values that JSON cannot hold: no memo
