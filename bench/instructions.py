@@ -12,7 +12,10 @@ connections, a fake model answering in 10 ms) and off again.
 
 `--floor`: bench/floor_server.py instead of the service (the HTTP work alone). Seen on the
 session-29 machine: floor 0.29 M (offline) / 0.57 M (LLM path); the service 0.89 M / 1.96 M
-(from 1.62 M / 2.86 M before that session's remembered readings and hints).
+(from 1.62 M / 2.86 M before that session's remembered readings and hints); session 30:
+0.83 M / 1.86 M. What is batched by time (the query history: results gathered for 50 ms) is
+overstated here: slowed down about fifty-fold, a batch holds a few rows instead of dozens, so
+its per-transaction cost lands on fewer answers than in the bench.
 """
 from __future__ import annotations
 
