@@ -85,27 +85,27 @@ def _clean(sql: str | None) -> str | None:
     return sql or None
 
 
+_STATEMENT_MARK = re.compile(r"['\"`;]|--|/\*")  # what can end a statement, or hide a semicolon
+
+
 def _statement_end(sql: str) -> int:
+    """Where the first statement ends: the first semicolon outside quotes and comments (or the end)."""
     i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in "'\"`":
-            end = sql.find(ch, i + 1)
-            while end != -1 and end + 1 < n and sql[end + 1] == ch:  # doubled quote escapes itself
-                end = sql.find(ch, end + 2)
-            i = n if end == -1 else end + 1
-            continue
-        if sql.startswith("--", i):
+    while (m := _STATEMENT_MARK.search(sql, i)) is not None:
+        i, mark = m.start(), m.group()
+        if mark == ";":
+            return i
+        if mark == "--":
             end = sql.find("\n", i)
             i = n if end == -1 else end + 1
-            continue
-        if sql.startswith("/*", i):
+        elif mark == "/*":
             end = sql.find("*/", i + 2)
             i = n if end == -1 else end + 2
-            continue
-        if ch == ";":
-            return i
-        i += 1
+        else:
+            end = sql.find(mark, i + 1)
+            while end != -1 and end + 1 < n and sql[end + 1] == mark:  # doubled quote escapes itself
+                end = sql.find(mark, end + 2)
+            i = n if end == -1 else end + 1
     return n
 
 
