@@ -18,7 +18,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 from sqlglot import exp
 
-from tabletalk.core.cache import IdentityMemo
+from tabletalk.core.cache import IdentityMemo, keep
 from tabletalk.core.metadata.schema import Column, Schema, Table
 from tabletalk.core.nlq.lexicon import STOP, stem, synonyms
 
@@ -214,11 +214,35 @@ def index_for(schema: Schema) -> tuple[LinkIndex, set[int] | None]:
     return idx, None
 
 
+_LINKED: dict = {}  # (question, id(schema), prefer, caps) -> (schema, linked): what link() chose
+LINKED_MAX = 4096
+
+
 def link(question: str, schema: Schema, *, max_tables: int = 8, max_columns_per_table: int = 40,
          prefer: list[str] | None = None) -> Schema:
     """The sub-schema most relevant to `question`: at most `max_tables` tables, most relevant first,
     each with at most `max_columns_per_table` columns (keys and question-matching columns kept).
-    `prefer` names tables found by meaning (embeddings); they come first, lexical matches fill the rest."""
+    `prefer` names tables found by meaning (embeddings); they come first, lexical matches fill the rest.
+
+    A pure function of its arguments over a schema nobody mutates (cached schemas are rebuilt, not
+    edited), so the same question on the same schema object gets the same linked object back: the
+    value hints and the prompt remembered for it (value_hints.py, llm.py) then apply too."""
+    key = (question, id(schema), tuple(prefer or ()), max_tables, max_columns_per_table)
+    hit = _LINKED.get(key)
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    linked = _link(question, schema, max_tables, max_columns_per_table, prefer)
+    keep(_LINKED, key, (schema, linked), LINKED_MAX)
+    return linked
+
+
+def forget_links() -> None:
+    """Empty the memo of linked schemas (benchmarks time the linking itself)."""
+    _LINKED.clear()
+
+
+def _link(question: str, schema: Schema, max_tables: int, max_columns_per_table: int,
+          prefer: list[str] | None) -> Schema:
     if len(schema.tables) <= max_tables:
         chosen = list(schema.tables)
     else:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
+from tabletalk.core.cache import keep
 from tabletalk.core.errors import Invalid
 from tabletalk.core.llm.client import LLMClient
 from tabletalk.core.metadata.schema import Schema
@@ -111,7 +112,33 @@ def compose_prompt(question: str, linked: Schema, *, dialect: str, today: date,
                    budget: int = PROMPT_TOKENS) -> Prompt:
     """The SQL prompt for `question`: rules, the linked schema, the stored values the question names,
     similar solved examples, earlier turns and the question, within `budget` tokens. The schema gets
-    what the other parts leave; whatever is cut is named in `Prompt.cut`."""
+    what the other parts leave; whatever is cut is named in `Prompt.cut`.
+
+    Without earlier turns the prompt is remembered per question, linked schema object, training
+    pairs object, hints, allowed tables and day (all it is made of; link() hands back the same
+    linked object for the same question and schema)."""
+    key = None
+    if not history:
+        key = (question, id(linked), dialect, today, id(training), tuple(hints),
+               frozenset(allowed) if allowed is not None else None, budget)
+        hit = _PROMPTS.get(key)
+        if hit is not None and hit[0] is linked and hit[1] is training:
+            _, _, system, size, cut = hit
+            return Prompt([{"role": "system", "content": system}, {"role": "user", "content": question}], size, list(cut))
+    prompt = _compose(question, linked, dialect=dialect, today=today, training=training, history=history,
+                      hints=hints, allowed=allowed, budget=budget)
+    if key is not None:
+        keep(_PROMPTS, key, (linked, training, prompt.messages[0]["content"], prompt.tokens, tuple(prompt.cut)),
+             PROMPTS_MAX)
+    return prompt
+
+
+_PROMPTS: dict = {}  # see compose_prompt; holds the linked schema and the pairs, so their ids stay theirs
+PROMPTS_MAX = 2048
+
+
+def _compose(question: str, linked: Schema, *, dialect: str, today: date, training: Iterable[tuple[str, str]],
+             history: Sequence[dict], hints: Sequence[ValueHint], allowed: set[str] | None, budget: int) -> Prompt:
     cut: list[str] = []
     rules = _rules(dialect, today)
     hint_text = _hint_block(hints, dialect, HINT_TOKENS, cut)

@@ -167,3 +167,13 @@ def test_render_schema_names_a_foreign_key_target_only_when_it_shows_it():
     without_id = Schema("postgres", [schema.table("orders"), Table("customers", customers.columns[1:], hidden=("id",))])
     assert "references customers" not in render_schema(without_id)
     assert "customer_id INTEGER,  -- references customers(id)" in render_schema(schema.restricted_to({"orders", "customers"}))
+
+
+def test_the_same_question_on_the_same_schema_object_is_linked_once():
+    schema = company()
+    first = link("average salary per department", schema, max_tables=3)
+    assert link("average salary per department", schema, max_tables=3) is first
+    assert link("average salary per department", schema, max_tables=2) is not first
+    rebuilt = company()  # a sync builds new objects: linked afresh, never from the old one's memo
+    again = link("average salary per department", rebuilt, max_tables=3)
+    assert again is not first and [t.name for t in again.tables] == [t.name for t in first.tables]

@@ -208,3 +208,20 @@ def test_a_10000_table_prompt_stays_in_budget_and_names_what_it_cut():
     assert sum(len(m["content"]) for m in prompt.messages) / 4 <= 8_000
     assert any("tables omitted" in c for c in prompt.cut) and any("earlier turns" in c for c in prompt.cut)
     assert any("similar examples" in c for c in prompt.cut)
+
+
+def test_a_prompt_is_remembered_only_for_exactly_the_same_inputs():
+    hint = ValueHint("customers", "city", "Lyon", "exact", 1.0)
+    first = compose_prompt("customers in Lyon", SHOP, dialect="sqlite", today=TODAY, hints=[hint])
+    again = compose_prompt("customers in Lyon", SHOP, dialect="sqlite", today=TODAY, hints=[hint])
+    assert again.messages == first.messages and again.messages is not first.messages
+    assert again.messages[0]["content"] is first.messages[0]["content"]  # not composed a second time
+    assert again.tokens == first.tokens and again.cut == first.cut
+    for other in (compose_prompt("customers in Lyon", SHOP, dialect="sqlite", today=date(2026, 3, 15), hints=[hint]),
+                  compose_prompt("customers in Lyon", SHOP, dialect="sqlite", today=TODAY),
+                  compose_prompt("customers in Lyon", SHOP, dialect="sqlite", today=TODAY, hints=[hint],
+                                 training=[("customers in Paris", "SELECT * FROM customers WHERE city = 'Paris'")])):
+        assert other.messages[0]["content"] != first.messages[0]["content"]
+    history = [{"question": "customers in Berlin", "sql": "SELECT * FROM customers WHERE city = 'Berlin'"}]
+    follow_up = compose_prompt("customers in Lyon", SHOP, dialect="sqlite", today=TODAY, hints=[hint], history=history)
+    assert len(follow_up.messages) == 4  # earlier turns are never served from the memo
