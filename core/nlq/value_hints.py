@@ -208,6 +208,7 @@ def _columns_hints(q: Question, names: set[str],
 _question = lru_cache(maxsize=4096)(Question)  # a question's phrases; nothing changes a Question once built
 INDEX_HINTS_KEPT = 4096
 _index_hints_memo: dict[tuple, tuple[list, list[list[ValueHint]]]] = {}
+_hints_memo: dict[tuple, tuple[Schema, tuple[ValueHint, ...]]] = {}  # question_values without reads
 
 
 def _index_hints(q: Question, names: set[str], columns: Sequence[tuple[Table, Column, Sequence[str]]]
@@ -245,7 +246,14 @@ async def _confirmed(hints: list[ValueHint], table: Table, col: Column, dialect:
 async def question_values(question: str, schema: Schema, *, lookup: Lookup | None = None,
                           filtered: bool = False) -> list[ValueHint]:
     """Stored values of `schema`'s text columns that `question` names, best first per column, at
-    most MAX_HINTS. Without `lookup`, only index values are used (and none when `filtered`)."""
+    most MAX_HINTS. Without `lookup`, only index values are used (and none when `filtered`).
+
+    When no database read was needed (nothing over the cap, an unfiltered asker) the hints are a
+    pure function of the question and the schema object, and are remembered for both."""
+    key = (question, id(schema), lookup is None)
+    hit = None if filtered else _hints_memo.get(key)
+    if hit is not None and hit[0] is schema:
+        return list(hit[1])
     q = _question(question)
     if not q.raw:
         return []
@@ -282,8 +290,10 @@ async def question_values(question: str, schema: Schema, *, lookup: Lookup | Non
             hints[n] = read
     out = [h for column in hints for h in column]
     if len(out) > MAX_HINTS:
-        keep = set(sorted(range(len(out)), key=lambda i: (-out[i].score, i))[:MAX_HINTS])
-        out = [h for i, h in enumerate(out) if i in keep]
+        best = set(sorted(range(len(out)), key=lambda i: (-out[i].score, i))[:MAX_HINTS])
+        out = [h for i, h in enumerate(out) if i in best]
+    if not reads and not filtered:
+        keep(_hints_memo, key, (schema, tuple(out)), INDEX_HINTS_KEPT)
     return out
 
 

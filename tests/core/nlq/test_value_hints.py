@@ -186,3 +186,16 @@ async def test_a_question_asked_again_reuses_its_index_hints_and_a_new_schema_re
     assert [h.value for h in first] == ["volvo"] and again[0] is first[0]  # remembered, not recomputed
     resynced = Schema("sqlite", [Table("cars", [Column("model", "TEXT", values=["Volvo", "fiat"])])])
     assert [h.value for h in await question_values("volvo cars", resynced)] == ["Volvo"]
+
+
+async def test_hints_needing_no_read_are_remembered_per_question_and_schema_object():
+    schema = Schema("sqlite", [Table("customers", [Column("id", "INTEGER", primary_key=True),
+                                                   Column("city", "TEXT", values=["Berlin", "Lyon", "Osaka"])])])
+    first = await question_values("customers in Lyon", schema)
+    assert [h.value for h in first] == ["Lyon"]
+    first.clear()  # the caller's list is its own
+    assert [h.value for h in await question_values("customers in Lyon", schema)] == ["Lyon"]
+    rebuilt = Schema("sqlite", [Table("customers", [Column("id", "INTEGER", primary_key=True),
+                                                    Column("city", "TEXT", values=["Berlin", "Osaka"])])])
+    assert await question_values("customers in Lyon", rebuilt) == []  # a new schema object: read afresh
+    assert await question_values("customers in Lyon", schema, filtered=True) == []  # a filtered role: never the memo
