@@ -26,21 +26,16 @@ class Turnstile:
         self.loop = loop
         self.per_tick = per_tick
         self.passed = 0  # tasks let through in the current iteration
-        self.through: set[asyncio.Task] = set()  # ...which pass a further turn free until the next tick
-        self.waiting: deque[tuple[asyncio.Future, asyncio.Task | None]] = deque()
+        self.waiting: deque[asyncio.Future] = deque()
         self._tick_pending = False
 
     async def turn(self) -> None:
-        task = asyncio.current_task(self.loop)
-        if task in self.through:  # let through in this iteration, it has not waited since: one stretch
-            return
         if self.passed < self.per_tick and not self.waiting:
             self.passed += 1
-            self.through.add(task)
             self._schedule()
             return
         fut = self.loop.create_future()
-        self.waiting.append((fut, task))
+        self.waiting.append(fut)
         self._schedule()
         await fut
 
@@ -52,12 +47,10 @@ class Turnstile:
     def _tick(self) -> None:
         self._tick_pending = False
         self.passed = 0
-        self.through = set()
         while self.waiting and self.passed < self.per_tick:
-            fut, task = self.waiting.popleft()
+            fut = self.waiting.popleft()
             if not fut.done():  # a cancelled waiter gives its place away
                 fut.set_result(None)
-                self.through.add(task)  # it runs in the next iteration, before the next tick
                 self.passed += 1
         if self.waiting or self.passed:
             self._schedule()
