@@ -90,6 +90,9 @@ class IdentityMemo:
         keep(self._items, key, (obj, value), self.max_items)
         return value
 
+    def clear(self) -> None:
+        self._items.clear()
+
 
 def keep(memo: dict, key: Hashable, value, max_items: int) -> None:
     """Store `value` under `key` in a bounded memo: at `max_items`, the oldest entry goes first."""

@@ -18,7 +18,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 from sqlglot import exp
 
-from tabletalk.core.cache import IdentityMemo, keep
+from tabletalk.core.cache import IdentityMemo
 from tabletalk.core.metadata.schema import Column, Schema, Table
 from tabletalk.core.nlq.lexicon import STOP, stem, synonyms
 
@@ -214,10 +214,6 @@ def index_for(schema: Schema) -> tuple[LinkIndex, set[int] | None]:
     return idx, None
 
 
-_LINKED: dict = {}  # (question, id(schema), prefer, caps) -> (schema, linked): what link() chose
-LINKED_MAX = 4096
-
-
 def link(question: str, schema: Schema, *, max_tables: int = 8, max_columns_per_table: int = 40,
          prefer: list[str] | None = None) -> Schema:
     """The sub-schema most relevant to `question`: at most `max_tables` tables, most relevant first,
@@ -227,22 +223,16 @@ def link(question: str, schema: Schema, *, max_tables: int = 8, max_columns_per_
     A pure function of its arguments over a schema nobody mutates (cached schemas are rebuilt, not
     edited), so the same question on the same schema object gets the same linked object back: the
     value hints and the prompt remembered for it (value_hints.py, llm.py) then apply too."""
-    key = (question, id(schema), tuple(prefer or ()), max_tables, max_columns_per_table)
-    hit = _LINKED.get(key)
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    linked = _link(question, schema, max_tables, max_columns_per_table, prefer)
-    keep(_LINKED, key, (schema, linked), LINKED_MAX)
-    return linked
+    return _linked(schema, question, max_tables, max_columns_per_table, tuple(prefer or ()))
 
 
 def forget_links() -> None:
     """Empty the memo of linked schemas (benchmarks time the linking itself)."""
-    _LINKED.clear()
+    _linked.clear()
 
 
-def _link(question: str, schema: Schema, max_tables: int, max_columns_per_table: int,
-          prefer: list[str] | None) -> Schema:
+def _link(schema: Schema, question: str, max_tables: int, max_columns_per_table: int,
+          prefer: tuple[str, ...]) -> Schema:
     if len(schema.tables) <= max_tables:
         chosen = list(schema.tables)
     else:
@@ -257,6 +247,9 @@ def _link(question: str, schema: Schema, max_tables: int, max_columns_per_table:
     tables = [t if len(t.columns) <= max_columns_per_table else replace(t, columns=_columns(t, words, max_columns_per_table))
               for t in chosen]
     return Schema(schema.dialect, tables)
+
+
+_linked = IdentityMemo(_link)  # per schema object and (question, caps, preferred tables)
 
 
 def _columns(table: Table, words: set[str], cap: int) -> list[Column]:

@@ -7,7 +7,8 @@ converts every parameter of every row on the loop. A burst's query history (core
 is a few dozen such transactions per thousand answers. `SqliteAppender` writes a whole batch in one
 call on a thread of its own connection: each value encoded by the column type's own bind
 processor for the store's dialect (exactly what SQLAlchemy would store: JSON text by the engine's
-serializer, DATETIME in its SQLite format), then one `executemany` between BEGIN and COMMIT. The loop waits on one future.
+serializer, DATETIME in its SQLite format), then one `executemany` between BEGIN and COMMIT. The
+loop waits on one future.
 
 The connection is the appender's alone, opened on first use with the store's pragmas (WAL is a
 property of the file; busy_timeout and synchronous are per connection), and it is used by one
