@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from tabletalk.config.settings import to_async_url
 from tabletalk.core.nlq.history import HistoryRecord
+from tabletalk.core.store.append import MAX_VARIABLES
 from tabletalk.core.store.db import Store
 
 WHEN = datetime(2026, 12, 3, 7, 5, 0, tzinfo=timezone.utc)  # microsecond 0: str() would drop it
@@ -51,6 +52,21 @@ async def test_sqlite_append_reads_back_as_an_orm_insert(tmp_path):
         await store.append(HistoryRecord.__table__, [_row(4), _row(1)])
     async with store.session() as s:
         assert await s.get(HistoryRecord, "q2a_4") is None
+    await store.close()
+
+
+async def test_a_batch_wider_than_one_statement_is_stored_whole_or_not_at_all(tmp_path):
+    store = Store(to_async_url(f"sqlite:///{tmp_path / 'tt.db'}"))
+    await store.migrate()
+    per_statement = MAX_VARIABLES // len(HistoryRecord.__table__.columns)
+    many = [_row(0, id=f"q2a_many_{n}") for n in range(2 * per_statement + 5)]
+    await store.append(HistoryRecord.__table__, many)
+    with pytest.raises(Exception, match="UNIQUE"):  # the duplicate sits in the third statement
+        await store.append(HistoryRecord.__table__, [_row(0, id=f"q2a_more_{n}") for n in range(2 * per_statement)]
+                           + [_row(0, id="q2a_many_0")])
+    async with store.session() as s:
+        ids = set((await s.exec(select(HistoryRecord.id))).all())
+    assert ids == {r["id"] for r in many}
     await store.close()
 
 
