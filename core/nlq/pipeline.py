@@ -65,7 +65,7 @@ class Answer:
     interpretation: str | None = None  # the question as the built-in engine read it, in plain words
     confidence: float | None = None    # the built-in engine's calibrated confidence in that reading
     chart_hint: str | None = field(default=None, repr=False)
-    checked: tuple | None = field(default=None, repr=False)  # (sql, result) already run while validating
+    checked: tuple | None = field(default=None, repr=False)  # (sql, rewritten, result or None) of the validation
 
     def to_dict(self, kind: str) -> dict:
         out = {"id": self.id, "question": self.question, "status": self.status, "sql": self.sql,
@@ -138,14 +138,16 @@ class Pipeline:
             mark("sql", t0)
             if sql is None:
                 return answer
-            answer.sql = enforce(sql)
+            checked = answer.checked  # the model's SQL was rewritten (and run) while validating it
+            reused = checked is not None and checked[0] == sql
+            answer.sql = checked[1] if reused else enforce(sql)
             if progress:
                 await progress("sql", {"sql": answer.sql})
             if ask.execute:
                 t0 = time.perf_counter()
                 cap = ask.max_rows or self.settings.max_rows
-                if answer.checked is not None and answer.checked[0] == answer.sql:
-                    result = answer.checked[1]
+                if reused and checked[2] is not None:
+                    result = checked[2]
                 else:
                     result = await connector.execute(answer.sql, max_rows=cap, timeout=self.settings.query_timeout)
                 answer.dataframe = clean_numbers(result.to_dict())
@@ -215,10 +217,11 @@ class Pipeline:
                 rewritten = enforce(sql)
             except Forbidden as exc:  # final: a retry cannot make a table visible
                 raise _NotPermitted(exc.detail) from None
+            result = None
             if ask.execute:
                 cap = ask.max_rows or self.settings.max_rows
-                answer.checked = (rewritten, await connector.execute(rewritten, max_rows=cap,
-                                                                     timeout=self.settings.query_timeout))
+                result = await connector.execute(rewritten, max_rows=cap, timeout=self.settings.query_timeout)
+            answer.checked = (sql, rewritten, result)
 
         history = [{"question": h.get("question", ""), "sql": h.get("sql")} for h in ask.history[-6:]]
         try:
