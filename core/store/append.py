@@ -49,29 +49,30 @@ class SqliteAppender:
         self.pragmas = pragmas
         self._con: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
-        self._plans: dict[str, tuple[str, list]] = {}
+        self._plans: dict[str, tuple[str, str, int, list]] = {}
 
-    def _plan(self, table: Table) -> tuple[str, list]:
-        """The INSERT's head (`INSERT INTO t (...) VALUES `) and each column's encoder."""
+    def _plan(self, table: Table) -> tuple[str, str, int, list]:
+        """Worked out once per table: the INSERT's head (`INSERT INTO t (...) VALUES `), one row's
+        placeholders, how many rows one statement takes, and each column's encoder."""
         plan = self._plans.get(table.name)
         if plan is None:
             columns = list(table.columns)
             names = ", ".join(f'"{c.name}"' for c in columns)
             encoders = [(c.name, c.type.dialect_impl(self.dialect).bind_processor(self.dialect)) for c in columns]
-            plan = self._plans[table.name] = (f'INSERT INTO "{table.name}" ({names}) VALUES ', encoders)
+            plan = self._plans[table.name] = (f'INSERT INTO "{table.name}" ({names}) VALUES ',
+                                              f"({', '.join(['?'] * len(columns))})",
+                                              max(1, MAX_VARIABLES // len(columns)), encoders)
         return plan
 
     def _write(self, table: Table, rows: list[dict]) -> None:
-        head, columns = self._plan(table)
+        head, group, per_statement, columns = self._plan(table)
         values = [row.get(name) if encode is None else encode(row.get(name)) for row in rows for name, encode in columns]
         width = len(columns)
-        per_statement = max(1, MAX_VARIABLES // width)
         if self._con is None:
             con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.pragmas(con, None)
             self._con = con
         con = self._con
-        group = f"({', '.join('?' * width)})"
         con.execute("BEGIN")
         try:
             for start in range(0, len(rows), per_statement):
