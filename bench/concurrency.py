@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import socket
@@ -31,6 +32,7 @@ from statistics import median
 
 import aiohttp
 
+from bench import lean_load
 from tabletalk.adapters.rest.quiet_gc import QUIET as QUIET_GC
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,30 +96,26 @@ def _family_cpu_s(pid: int) -> float:
     return total
 
 
-async def _burst(s, url: str, headers: dict, body, n: int) -> tuple[float, int]:
-    """n requests at once; `body` is one JSON body for all, or a function giving n of them."""
-    bodies = body(n) if callable(body) else [body] * n
-
-    async def one(body: dict):
-        async with s.post(url, headers=headers, json=body) as r:
-            data = await r.json()
-            return r.status == 200 and data.get("status") == "success"
-
-    t0 = time.perf_counter()
-    results = await asyncio.gather(*(one(b) for b in bodies), return_exceptions=True)
-    return time.perf_counter() - t0, sum(1 for r in results if r is not True)
+def _ok(status: int, body: bytes) -> bool:
+    return status == 200 and json.loads(body).get("status") == "success"
 
 
-async def _measured(service_cpu, url: str, headers: dict, body: dict, other_cpu=lambda: 0.0) -> tuple:
-    """One burst of N requests from N fresh connections (as N new clients would open), closed and
-    settled before the next: (wall s, service CPU ms per request, this load generator's, the fake
-    model's, errors)."""
-    conn = aiohttp.TCPConnector(limit=N)
-    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=900)) as s:
-        cpu0, load0, other0 = service_cpu(), time.process_time(), other_cpu()
-        wall, errors = await _burst(s, url, headers, body, N)
-        measured = (wall, (service_cpu() - cpu0) / N * 1000, (time.process_time() - load0) / N * 1000,
-                    (other_cpu() - other0) / N * 1000, errors)
+def _burst(port: int, path: str, headers: dict, body, n: int) -> tuple[float, int]:
+    """n requests at once, each from a fresh connection (as n new clients would open); `body` is one
+    JSON body for all, or a function giving n of them: (wall seconds, errors). The load generator is
+    bench/lean_load.py, so the CPU of the 2-core machine is the service's."""
+    requests = ([lean_load.request(port, path, headers, b) for b in body(n)] if callable(body)
+                else [lean_load.request(port, path, headers, body)] * n)
+    return lean_load.burst(port, requests, _ok)
+
+
+async def _measured(service_cpu, port: int, path: str, headers: dict, body: dict, other_cpu=lambda: 0.0) -> tuple:
+    """One burst of N requests, settled before the next: (wall s, service CPU ms per request, this
+    load generator's, the fake model's, errors)."""
+    cpu0, load0, other0 = service_cpu(), time.process_time(), other_cpu()
+    wall, errors = _burst(port, path, headers, body, N)
+    measured = (wall, (service_cpu() - cpu0) / N * 1000, (time.process_time() - load0) / N * 1000,
+                (other_cpu() - other0) / N * 1000, errors)
     await asyncio.sleep(SETTLE)
     return measured
 
@@ -155,7 +153,7 @@ async def _main(workers: int, own_core: bool = False) -> dict:
     other_cores = (all_cores - service_cores) if own_core else None
     tag = "own core, 1 worker: " if own_core else ""
     env = service_env(llm_port)
-    fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", "--port", str(llm_port), "--latency", str(LATENCY)],
+    fake = subprocess.Popen([sys.executable, "-m", "bench.lean_model", "--port", str(llm_port), "--latency", str(LATENCY)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=_on_cores(other_cores))
     extra = ["--workers", str(workers)]
@@ -169,59 +167,58 @@ async def _main(workers: int, own_core: bool = False) -> dict:
         await _wait(f"http://127.0.0.1:{llm_port}/v1/models")
         await _wait(f"http://127.0.0.1:{port}/healthz")
         headers = {"Authorization": f"Bearer {KEY}"}
-        conn = aiohttp.TCPConnector(limit=N, keepalive_timeout=60)  # the warm-up's connections outlive the pause
-        async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=900)) as s:
+        async with aiohttp.ClientSession() as s:
             async with s.get(f"http://127.0.0.1:{port}/api/v1/datasources", headers=headers) as r:
                 ds = (await r.json())["items"][0]["id"]
-            url = f"http://127.0.0.1:{port}/api/v1/single-turn/q2a"
-            runs = [("LLM-path", QUESTION, LATENCY * LLM_CALLS), ("offline", OFFLINE_QUESTION, None)]
-            if not own_core:
-                runs.append(("offline distinct-question", distinct_questions, None))
-            for label, question, ideal in runs:
-                body = ((lambda n, q=question: [{"datasource_id": ds, "question": t} for t in q(n)]) if callable(question)
-                        else {"datasource_id": ds, "question": question})
-                for _ in range(3):  # warm-up: caches, connections, first-use imports — in every worker:
-                    await _burst(s, url, headers, body, 1)  # many connections spread over the workers' sockets
-                    await _burst(s, url, headers, body, 25 * workers)
-                single = min([(await _burst(s, url, headers, body, 1))[0] for _ in range(5)])
-                # The service's lag window forgets the warm-up and the full collection it runs once the
-                # warm-up has been quiet for QUIET_GC seconds (adapters/rest/quiet_gc.py): the figures
-                # are the burst's own.
-                await asyncio.sleep(LAG_WINDOW + QUIET_GC + 3)
-                bursts = [await _measured(lambda: _family_cpu_s(service.pid), url, headers, body,
-                                          lambda: _cpu_s(fake.pid)) for _ in range(BURSTS)]
-                lag, gc_pause = await _lag_ms(port, workers)  # the largest over the bursts
-                wall, cpu, load_cpu, fake_cpu = (median(b[k] for b in bursts) for k in range(4))
-                errors = sum(b[4] for b in bursts)
-                spread = f"{min(b[1] for b in bursts):.2f}-{max(b[1] for b in bursts):.2f}"
-                goal_cpu = 1.0 if ideal else 0.5
-                if own_core:
-                    floor = await _floor_cpu(s, llm_port if ideal else None, service_cores, env)
-                    rows += [
-                        {"metric": f"{tag}{label} service CPU per q2a (median of {BURSTS} bursts; range {spread})",
-                         "value": round(cpu, 2), "unit": "ms",
-                         "baseline": f"{floor:.2f} ms floor (same HTTP work, nothing else)",
-                         "ratio": round(cpu / floor, 2)},
-                        {"metric": f"{tag}{label} largest event-loop lag", "value": lag, "unit": "ms",
-                         "goal": "<= 50 ms", "met": lag <= 50},
-                        {"metric": f"{tag}{label} longest garbage-collection pause", "value": gc_pause, "unit": "ms"},
-                    ]
-                    continue
+        path = "/api/v1/single-turn/q2a"
+        runs = [("LLM-path", QUESTION, LATENCY * LLM_CALLS), ("offline", OFFLINE_QUESTION, None)]
+        if not own_core:
+            runs.append(("offline distinct-question", distinct_questions, None))
+        for label, question, ideal in runs:
+            body = ((lambda n, q=question: [{"datasource_id": ds, "question": t} for t in q(n)]) if callable(question)
+                    else {"datasource_id": ds, "question": question})
+            for _ in range(3):  # warm-up: caches, connections, first-use imports — in every worker:
+                _burst(port, path, headers, body, 1)  # many connections spread over the workers' sockets
+                _burst(port, path, headers, body, 25 * workers)
+            single = min([(_burst(port, path, headers, body, 1))[0] for _ in range(5)])
+            # The service's lag window forgets the warm-up and the full collection it runs once the
+            # warm-up has been quiet for QUIET_GC seconds (adapters/rest/quiet_gc.py): the figures
+            # are the burst's own.
+            await asyncio.sleep(LAG_WINDOW + QUIET_GC + 3)
+            bursts = [await _measured(lambda: _family_cpu_s(service.pid), port, path, headers, body,
+                                      lambda: _cpu_s(fake.pid)) for _ in range(BURSTS)]
+            lag, gc_pause = await _lag_ms(port, workers)  # the largest over the bursts
+            wall, cpu, load_cpu, fake_cpu = (median(b[k] for b in bursts) for k in range(4))
+            errors = sum(b[4] for b in bursts)
+            spread = f"{min(b[1] for b in bursts):.2f}-{max(b[1] for b in bursts):.2f}"
+            goal_cpu = 1.0 if ideal else 0.5
+            if own_core:
+                floor = await _floor_cpu(llm_port if ideal else None, service_cores, env)
                 rows += [
-                    {"metric": f"{N} concurrent {label} q2a wall (median)", "value": round(wall, 2), "unit": "s",
-                     "baseline": f"{(ideal or single):.2f} s {'model-bound ideal' if ideal else 'one request'}",
-                     "ratio": round(wall / (ideal or single), 2)},
-                    {"metric": f"{label} single q2a latency", "value": round(single * 1000, 1), "unit": "ms"},
-                    {"metric": f"{label} service CPU per q2a (median of {BURSTS} bursts; range {spread})",
+                    {"metric": f"{tag}{label} service CPU per q2a (median of {BURSTS} bursts; range {spread})",
                      "value": round(cpu, 2), "unit": "ms",
-                     "goal": f"<= {goal_cpu} ms", "met": cpu <= goal_cpu},
-                    {"metric": f"{label} errors", "value": errors, "unit": "requests", "goal": "0", "met": errors == 0},
-                    {"metric": f"{label} largest event-loop lag", "value": lag, "unit": "ms", "goal": "<= 50 ms",
-                     "met": lag <= 50},
-                    {"metric": f"{label} longest garbage-collection pause", "value": gc_pause, "unit": "ms"},
-                    {"metric": f"{label} CPU per q2a of the load generator / the fake model (same cores)",
-                     "value": f"{load_cpu:.2f} / {fake_cpu:.2f}", "unit": "ms"},
+                     "baseline": f"{floor:.2f} ms floor (same HTTP work, nothing else)",
+                     "ratio": round(cpu / floor, 2)},
+                    {"metric": f"{tag}{label} largest event-loop lag", "value": lag, "unit": "ms",
+                     "goal": "<= 50 ms", "met": lag <= 50},
+                    {"metric": f"{tag}{label} longest garbage-collection pause", "value": gc_pause, "unit": "ms"},
                 ]
+                continue
+            rows += [
+                {"metric": f"{N} concurrent {label} q2a wall (median)", "value": round(wall, 2), "unit": "s",
+                 "baseline": f"{(ideal or single):.2f} s {'model-bound ideal' if ideal else 'one request'}",
+                 "ratio": round(wall / (ideal or single), 2)},
+                {"metric": f"{label} single q2a latency", "value": round(single * 1000, 1), "unit": "ms"},
+                {"metric": f"{label} service CPU per q2a (median of {BURSTS} bursts; range {spread})",
+                 "value": round(cpu, 2), "unit": "ms",
+                 "goal": f"<= {goal_cpu} ms", "met": cpu <= goal_cpu},
+                {"metric": f"{label} errors", "value": errors, "unit": "requests", "goal": "0", "met": errors == 0},
+                {"metric": f"{label} largest event-loop lag", "value": lag, "unit": "ms", "goal": "<= 50 ms",
+                 "met": lag <= 50},
+                {"metric": f"{label} longest garbage-collection pause", "value": gc_pause, "unit": "ms"},
+                {"metric": f"{label} CPU per q2a of the load generator / the fake model (same cores)",
+                 "value": f"{load_cpu:.2f} / {fake_cpu:.2f}", "unit": "ms"},
+            ]
         if not own_core:
             rows.append({"metric": "service memory high-water (VmHWM)", "value": round(_rss_kb(service.pid) / 1024),
                          "unit": "MiB"})
@@ -242,7 +239,7 @@ def stop(*procs: subprocess.Popen) -> None:
             p.kill()
 
 
-async def _floor_cpu(s, llm_port: int | None, cores: set[int], env: dict) -> float:
+async def _floor_cpu(llm_port: int | None, cores: set[int], env: dict) -> float:
     """CPU per request of bench/floor_server.py (aiohttp in, the model transport out, no TableTalk
     work) on the service's core, under the same burst: what the HTTP work alone costs this machine."""
     port = _port()
@@ -251,10 +248,10 @@ async def _floor_cpu(s, llm_port: int | None, cores: set[int], env: dict) -> flo
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_on_cores(cores))
     try:
         await _wait(f"http://127.0.0.1:{port}/healthz")
-        url, body = f"http://127.0.0.1:{port}/api/v1/single-turn/q2a", {"datasource_id": "floor", "question": "q"}
+        path, body = "/api/v1/single-turn/q2a", {"datasource_id": "floor", "question": "q"}
         for _ in range(3):
-            await _burst(s, url, {}, body, 25)
-        return median([(await _measured(lambda: _cpu_s(floor.pid), url, {}, body))[1] for _ in range(BURSTS)])
+            _burst(port, path, {}, body, 25)
+        return median([(await _measured(lambda: _cpu_s(floor.pid), port, path, {}, body))[1] for _ in range(BURSTS)])
     finally:
         stop(floor)
 
