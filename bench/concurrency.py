@@ -31,9 +31,9 @@ from pathlib import Path
 from statistics import median
 
 import aiohttp
+from tabletalk.adapters.rest.quiet_gc import QUIET as QUIET_GC
 
 from bench import lean_load
-from tabletalk.adapters.rest.quiet_gc import QUIET as QUIET_GC
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-admin-key-0123456789"
@@ -107,6 +107,18 @@ def _burst(port: int, path: str, headers: dict, body, n: int) -> tuple[float, in
     requests = ([lean_load.request(port, path, headers, b) for b in body(n)] if callable(body)
                 else [lean_load.request(port, path, headers, body)] * n)
     return lean_load.burst(port, requests, _ok)
+
+
+async def client_burst(s: aiohttp.ClientSession, url: str, headers: dict, body: dict, n: int) -> tuple[float, int]:
+    """n requests at once through an aiohttp client session (its connections kept and reused): for
+    benches that measure something other than the service's CPU per fresh request."""
+    async def one() -> bool:
+        async with s.post(url, headers=headers, json=body) as r:
+            return r.status == 200 and (await r.json()).get("status") == "success"
+
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    return time.perf_counter() - t0, sum(1 for r in results if r is not True)
 
 
 async def _measured(service_cpu, port: int, path: str, headers: dict, body: dict, other_cpu=lambda: 0.0) -> tuple:

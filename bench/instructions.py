@@ -29,7 +29,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.concurrency import KEY, OFFLINE_QUESTION, QUESTION, ROOT, _burst, _port, _wait, service_env, stop
+from bench.concurrency import KEY, OFFLINE_QUESTION, QUESTION, ROOT, _port, _wait, client_burst, service_env, stop
 
 
 def _service_command(mode: str, port: int, llm_port: int, floor: bool) -> list[str]:
@@ -59,14 +59,14 @@ async def main(mode: str, n: int, at_once: int, floor: bool) -> float:
                 ds = (await r.json())["items"][0]["id"]
             url = f"http://127.0.0.1:{port}/api/v1/single-turn/q2a"
             body = {"datasource_id": ds, "question": QUESTION if mode == "llm" else OFFLINE_QUESTION}
-            await _burst(s, url, headers, body, at_once * 2)  # warm-up: caches, connections
+            await client_burst(s, url, headers, body, at_once * 2)  # warm-up: caches, connections
             await asyncio.sleep(1)
             control = ["callgrind_control"]
             subprocess.run([*control, "-z", str(service.pid)], check=True, capture_output=True)
             subprocess.run([*control, "-i", "on", str(service.pid)], check=True, capture_output=True)
             done = errors = 0
             while done < n:
-                _, failed = await _burst(s, url, headers, body, at_once)
+                _, failed = await client_burst(s, url, headers, body, at_once)
                 done, errors = done + at_once, errors + failed
             subprocess.run([*control, "-i", "off", str(service.pid)], check=True, capture_output=True)
             subprocess.run([*control, "-d", str(service.pid)], check=True, capture_output=True)

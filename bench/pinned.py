@@ -23,8 +23,8 @@ import sys
 
 import aiohttp
 
-from bench.concurrency import (KEY, LATENCY, N, OFFLINE_QUESTION, QUESTION, ROOT, _burst, _cpu_s, _measured, _on_cores,
-                               _port, _wait, service_env, stop)
+from bench.concurrency import (KEY, LATENCY, N, OFFLINE_QUESTION, QUESTION, ROOT, _cpu_s, _measured, _on_cores,
+                               _port, _wait, client_burst, service_env, stop)
 
 
 async def main(mode: str, rounds: int, spy: str | None) -> None:
@@ -46,9 +46,10 @@ async def main(mode: str, rounds: int, spy: str | None) -> None:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=N), timeout=timeout) as kept:
             async with kept.get(f"http://127.0.0.1:{port}/api/v1/datasources", headers=headers) as r:
                 ds = (await r.json())["items"][0]["id"]
-            url = f"http://127.0.0.1:{port}/api/v1/single-turn/q2a"
+            path = "/api/v1/single-turn/q2a"
+            url = f"http://127.0.0.1:{port}{path}"
             body = {"datasource_id": ds, "question": QUESTION if mode == "llm" else OFFLINE_QUESTION}
-            await _burst(kept, url, headers, body, N)  # warm-up, and the connections later rounds reuse
+            await client_burst(kept, url, headers, body, N)  # warm-up, and the connections later rounds reuse
             if spy:
                 recorder = subprocess.Popen(["py-spy", "record", "--pid", str(service.pid), "--format", "raw", "-o", spy,
                                              "--rate", "500", "--nonblocking", "--gil"],
@@ -57,10 +58,10 @@ async def main(mode: str, rounds: int, spy: str | None) -> None:
             for n in range(rounds):
                 fresh = n % 2 == 0
                 if fresh:  # as bench/concurrency measures a burst (their closing is not in the figure)
-                    _, cpu, _, _, errors = await _measured(lambda: _cpu_s(service.pid), url, headers, body)
+                    _, cpu, _, _, errors = await _measured(lambda: _cpu_s(service.pid), port, path, headers, body)
                 else:
                     cpu0 = _cpu_s(service.pid)
-                    _, errors = await _burst(kept, url, headers, body, N)
+                    _, errors = await client_burst(kept, url, headers, body, N)
                     cpu = (_cpu_s(service.pid) - cpu0) / N * 1000
                     await asyncio.sleep(0.5)
                 print(f"{'fresh ' if fresh else 'reused'} connections: {cpu:.3f} ms service CPU per q2a, {errors} errors",

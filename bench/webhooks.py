@@ -27,7 +27,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.concurrency import KEY, LATENCY, N, QUESTION, ROOT, _burst, _port, _wait
+from bench.concurrency import KEY, LATENCY, N, QUESTION, ROOT, _port, _wait, client_burst
 
 INTERVAL = 0.02  # seconds between two deliveries (50 a second, the three platforms in turn)
 IDLE_SECONDS = 4.0
@@ -140,7 +140,7 @@ async def _main(workers: int) -> dict:
             url, body = f"{base}/api/v1/single-turn/q2a", {"datasource_id": ds, "question": QUESTION}
             _phase(prober, hooks)  # warm-up: every worker, both paths
             for _ in range(3):
-                await _burst(s, url, headers, body, 25 * workers)
+                await client_burst(s, url, headers, body, 25 * workers)
             warm = _phase_end(prober)
             await asyncio.sleep(2)  # the warm-up's answers end
             _phase(prober, hooks)
@@ -148,7 +148,7 @@ async def _main(workers: int) -> dict:
             idle = _phase_end(prober)
             await asyncio.sleep(2)
             _phase(prober, hooks)
-            wall, q2a_errors = await _burst(s, url, headers, body, N)
+            wall, q2a_errors = await client_burst(s, url, headers, body, N)
             loaded = _phase_end(prober)
             if os.environ.get("BENCH_WEBHOOKS_DUMP"):
                 Path(os.environ["BENCH_WEBHOOKS_DUMP"]).write_text(json.dumps({"warm": warm, "idle": idle, "loaded": loaded}))
