@@ -23,6 +23,11 @@ from tabletalk.adapters import event_loop
 from tabletalk.config.settings import Settings
 
 BACKLOG = 2048  # connections the kernel queues per listening socket while a burst is accepted
+# Connections accepted per loop iteration. asyncio accepts up to its `backlog` argument in one
+# callback, and aiohttp passes the listen backlog: a burst of a thousand connections was accepted
+# (transports, protocols) in one stretch that held the loop for tens of milliseconds. The kernel
+# queue stays BACKLOG deep (_deepen); the loop takes ACCEPT_BATCH at a time, between other work.
+ACCEPT_BATCH = 32
 RESPAWN_LIMIT = 5  # a worker dying more often than this per minute stops the service
 
 
@@ -48,6 +53,14 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _deepen(site) -> None:
+    """Give the site's listening sockets a BACKLOG-deep kernel queue; asyncio keeps accepting
+    ACCEPT_BATCH per iteration (listen() on a duplicate descriptor changes the shared socket)."""
+    for sock in site._server.sockets:  # noqa: SLF001 — aiohttp keeps its asyncio Server there
+        with socket.socket(fileno=os.dup(sock.fileno())) as listening:
+            listening.listen(BACKLOG)
+
+
 async def serve_once(settings: Settings, host: str, port: int, *, reuse_port: bool = False, on_ready=None) -> None:
     """Start the app, bind the port, report readiness, and run until SIGINT/SIGTERM."""
     from aiohttp import web
@@ -57,11 +70,12 @@ async def serve_once(settings: Settings, host: str, port: int, *, reuse_port: bo
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, backlog=BACKLOG, reuse_port=reuse_port or None)
+        site = web.TCPSite(runner, host, port, backlog=ACCEPT_BATCH, reuse_port=reuse_port or None)
         try:
             await site.start()
         except OSError as exc:
             raise _bind_error(host, port, exc) from None
+        _deepen(site)
         tune_gc()
         (on_ready or (lambda: print(f"TableTalk listening on http://{host}:{port} (home: {settings.home.resolve()})",
                                     flush=True)))()
