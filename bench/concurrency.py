@@ -31,9 +31,9 @@ from pathlib import Path
 from statistics import median
 
 import aiohttp
-from tabletalk.adapters.rest.quiet_gc import QUIET as QUIET_GC
 
 from bench import lean_load
+from tabletalk.adapters.rest.quiet_gc import QUIET as QUIET_GC
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-admin-key-0123456789"

@@ -3,9 +3,9 @@ connection, all opened at once and driven by one epoll loop in the calling threa
 
 On a 2-core machine whatever CPU the load generator spends is CPU the service under test does not
 get. An aiohttp client spends about as much per request as the service itself (0.6 ms); asyncio
-with a lean protocol still about 0.25 ms. Here a request is a socket, a send, a few receives and a
-parse of the status line and Content-Length: tens of microseconds of Python, the rest the kernel's
-loopback TCP.
+with a lean protocol still about 0.25 ms. Here a request is a socket, a send, a few receives and
+the service's own answer reader (core/llm/http.py): tens of microseconds of Python, the rest the
+kernel's loopback TCP.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import json
 import select
 import socket
 import time
+
+from tabletalk.core.llm.http import _Parser  # the service's own HTTP/1.x answer reader
 
 
 def request(port: int, path: str, headers: dict[str, str], body: dict) -> bytes:
@@ -23,40 +25,26 @@ def request(port: int, path: str, headers: dict[str, str], body: dict) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
 
 
-def _answer(buf: bytearray) -> tuple[int, bytes] | None:
-    """(status, body) once the whole answer framed by Content-Length has arrived, else None."""
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    head = buf[:end].decode("latin-1").split("\r\n")
-    length = next((int(line.split(":", 1)[1]) for line in head[1:] if line[:15].lower() == "content-length:"), None)
-    if length is None:
-        raise ValueError("an answer without Content-Length")
-    if len(buf) < end + 4 + length:
-        return None
-    return int(head[0].split(" ", 2)[1]), bytes(buf[end + 4:end + 4 + length])
-
-
 def burst(port: int, requests: list[bytes], ok, timeout: float = 900) -> tuple[float, int]:
     """Send each request on its own new connection to 127.0.0.1:port, all at once; (wall seconds,
     errors), where an answer is an error unless `ok(status, body)`. Each connection is closed as soon
     as its answer has arrived."""
     poll = select.epoll()
-    conns: dict[int, list] = {}  # fd -> [socket, bytes still to send, bytes received]
+    conns: dict[int, list] = {}  # fd -> [socket, bytes still to send, the answer's parser]
     errors = 0
     t0 = time.perf_counter()
     for data in requests:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))  # EINPROGRESS: writable once connected
-        conns[s.fileno()] = [s, data, bytearray()]
+        conns[s.fileno()] = [s, data, _Parser()]
         poll.register(s.fileno(), select.EPOLLOUT)
     deadline = t0 + timeout
     try:
         while conns and time.perf_counter() < deadline:
             for fd, events in poll.poll(max(0.0, deadline - time.perf_counter())):
                 conn = conns[fd]
-                s, pending, buf = conn
+                s, pending, answer = conn
                 try:
                     if pending:
                         if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
@@ -67,11 +55,9 @@ def burst(port: int, requests: list[bytes], ok, timeout: float = 900) -> tuple[f
                         continue
                     chunk = s.recv(65536)
                     if chunk:
-                        buf += chunk
-                        answer = _answer(buf)
-                        if answer is None:
+                        if not answer.feed(chunk):
                             continue
-                        errors += not ok(*answer)
+                        errors += not ok(answer.status, answer.response().body)
                     else:
                         errors += 1  # closed before the whole answer came
                 except (OSError, ValueError):
