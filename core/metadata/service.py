@@ -250,7 +250,9 @@ class MetadataService:
 
     # --- the engine's view -----------------------------------------------------------------------
     def invalidate(self, ds_id: str) -> None:
-        self._schemas.pop(ds_id, None)
+        hit = self._schemas.get(ds_id)
+        if hit is not None:  # expired, but kept: a rebuild that finds nothing changed reuses the object
+            self._schemas[ds_id] = (0.0, hit[1])
         self._scoped = {k: v for k, v in self._scoped.items() if k[0] != ds_id}
 
     async def schema(self, ds_id: str) -> Schema:
@@ -279,6 +281,10 @@ class MetadataService:
                                 kind=r.kind, view_sql=r.view_sql, hidden=hidden))
         tables.sort(key=lambda t: t.name)
         schema = Schema(ENGINE_DIALECTS.get(ds.engine, "sqlite"), tables)
+        if hit is not None and hit[1] == schema:
+            # Unchanged since the last read: the same object, so every per-schema memo (the engine's
+            # index, the lexicon, prompt text, scoped views) keeps serving instead of rebuilding.
+            schema = hit[1]
         self._schemas[ds_id] = (time.monotonic() + _SCHEMA_TTL, schema)
         return schema
 
