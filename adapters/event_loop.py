@@ -17,16 +17,20 @@ taking only the first MAX_EVENTS serves them first come, first served — and a 
 ready behind a burst (a webhook delivery, a model's reply) waits until the whole backlog before it
 has been read. Each iteration therefore takes the oldest MAX_EVENTS - NEWEST and the NEWEST most
 recent ones: the backlog still drains in order, and what arrives after it is read at once while
-it arrives at fewer than NEWEST sockets an iteration. Measured with bench/webhooks.py (9 runs each,
-interleaved, 2 workers): webhook ack p99 beside a 1,000-answer burst 79-188 ms, median 89 ms, taking
-the first 32; 52-215 ms, median 65 ms, with 8 of them the newest (lower in 8 of the 9 pairs).
+it arrives at fewer than NEWEST sockets an iteration. Measured with bench/webhooks.py (2 workers,
+runs of each setting interleaved, on a machine noisier in the second series): webhook ack p99
+beside a 1,000-answer burst, taking the first 32 only: median 89 ms (79-188, 9 runs) and 120 ms
+(97-138, 4 runs); with 8 newest: 65 ms (52-215, lower in 8 of 9 pairs), but the LLM-path burst's
+loop lag rose from a median 43 to 49 ms (6 runs each, one worker on its own core); with 4 newest:
+89 ms (88-95, lower in 4 of 4 pairs), loop lag unchanged (LLM path 30 against 35 ms, offline 38
+against 36 ms).
 """
 from __future__ import annotations
 
 import asyncio
 
 MAX_EVENTS = 32
-NEWEST = 8  # of each iteration's MAX_EVENTS, taken from the end of the ready list
+NEWEST = 4  # of each iteration's MAX_EVENTS, taken from the end of the ready list
 
 
 class PacedEventLoop(asyncio.SelectorEventLoop):
