@@ -65,20 +65,34 @@ class Provider:
 
 
 class ModelRegistry:
+    """Providers change only through this class (`providers = …`, `add_provider`, `remove_provider`,
+    `load`), never by editing a Provider in place: `resolve` remembers its answer per model name until
+    they do (every LLM-path question resolves its model twice)."""
+
     def __init__(self, settings: Settings | None = None):
         self.settings = settings
-        self.providers: list[Provider] = []
+        self._providers: list[Provider] = []
         # One client per (provider, model), rebuilt when its provider's endpoint or key changes.
         self._clients: dict[tuple[str, str], tuple[tuple, LLMClient]] = {}
         self._retired: list[LLMClient] = []
+        self._resolved: dict[str | None, tuple[LLMClient, ModelInfo]] = {}
+
+    @property
+    def providers(self) -> list[Provider]:
+        return self._providers
+
+    @providers.setter
+    def providers(self, value: list[Provider]) -> None:
+        self._providers = value
+        self._resolved.clear()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ModelRegistry":
         reg = cls(settings)
         if settings.llm_configured:
             key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-            reg.providers.append(Provider(id=0, name="env", base_url=settings.openai_base_url, key=key, editable=False,
-                                          models=[ModelInfo(model=settings.llm_model, client="env", default=True)]))
+            reg.providers = [Provider(id=0, name="env", base_url=settings.openai_base_url, key=key, editable=False,
+                                      models=[ModelInfo(model=settings.llm_model, client="env", default=True)])]
         return reg
 
     # --- what is configured ------------------------------------------------------------------
@@ -104,13 +118,19 @@ class ModelRegistry:
 
     def resolve(self, name: str | None = None) -> tuple[LLMClient, ModelInfo]:
         """The client and model for a model name, alias or "provider/model" (None: the default model)."""
+        hit = self._resolved.get(name or None)
+        if hit is not None:
+            return hit
         if not self.available:
             raise Invalid("No language model is configured (set OPENAI_BASE_URL / OPENAI_API_KEY or add a provider).")
         info = self.default if not name else self._find(name)
         if info is None:
             raise NotFound(f"Model '{name}' is not configured. Available: {', '.join(self.names())}.")
         provider = next(p for p in self.providers if p.enabled and p.name == info.client)
-        return self._client(provider, info), info
+        resolved = self._client(provider, info), info
+        if len(self._resolved) < 256:  # names that resolved; a typo raised above and is not kept
+            self._resolved[name or None] = resolved
+        return resolved
 
     def _find(self, name: str) -> ModelInfo | None:
         models = self.models()
@@ -154,6 +174,7 @@ class ModelRegistry:
         provider = Provider(id=pid, name=name, base_url=data.get("base_url"), key=data.get("key") or None,
                             editable=data.get("editable", True), enabled=data.get("enabled", True), models=models)
         self.providers.append(provider)
+        self._resolved.clear()
         return provider
 
     def remove_provider(self, provider_id: int) -> None:
@@ -181,3 +202,4 @@ class ModelRegistry:
             await client.close()
         self._clients.clear()
         self._retired.clear()
+        self._resolved.clear()

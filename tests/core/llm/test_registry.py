@@ -133,3 +133,26 @@ async def test_remove_provider_leaves_the_env_one(registry):
     assert [x.name for x in reg.providers] == ["env"]
     with pytest.raises(NotFound):
         reg.remove_provider(0)  # the env provider is not editable
+
+
+async def test_resolution_follows_every_provider_change(registry):
+    """resolve() remembers its answers; adding, loading, disabling, removing and closing forget them."""
+    reg = registry(OPENAI_API_KEY="sk-env", TABLETALK_LLM_MODEL="env-model")
+    assert reg.resolve()[1].model == "env-model"
+    assert reg.resolve()[0] is reg.resolve()[0]
+    p = reg.add_provider({"name": "p", "models": [{"model": "mine", "default": True}]})
+    assert reg.resolve()[1].model == "mine"
+    assert reg.resolve("mine")[1].client == "p"
+    reg.load([{"id": p.id, "name": "p", "enabled": False, "models": [{"model": "mine", "default": True}]}])
+    assert reg.resolve()[1].model == "env-model"
+    with pytest.raises(NotFound):
+        reg.resolve("mine")
+    reg.load([{"id": p.id, "name": "p", "models": [{"model": "mine", "default": True}]}])
+    before, _ = reg.resolve()
+    await reg.close()
+    after, info = reg.resolve()
+    assert info.model == "mine" and after is not before  # a closed client is never handed out again
+    reg.remove_provider(p.id)
+    assert reg.resolve()[1].model == "env-model"
+    with pytest.raises(NotFound):
+        reg.resolve("mine")
