@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from tabletalk.config.settings import Settings
+from tabletalk.core.cache import keep
 from tabletalk.core.errors import Invalid, NotFound
 from tabletalk.core.llm.client import LLMClient
 from tabletalk.core.secrets import MASK
@@ -128,8 +129,7 @@ class ModelRegistry:
             raise NotFound(f"Model '{name}' is not configured. Available: {', '.join(self.names())}.")
         provider = next(p for p in self.providers if p.enabled and p.name == info.client)
         resolved = self._client(provider, info), info
-        if len(self._resolved) < 256:  # names that resolved; a typo raised above and is not kept
-            self._resolved[name or None] = resolved
+        keep(self._resolved, name or None, resolved, 256)  # names that resolved; a typo raised above
         return resolved
 
     def _find(self, name: str) -> ModelInfo | None:
