@@ -1,6 +1,9 @@
 """The console's first screens in real headless Chromium: sign in, ask the demo, see SQL, chart and table, reload."""
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 try:
     from playwright.async_api import expect
 except ImportError:  # the browser fixture skips (or, in CI, fails) naming what is missing
@@ -46,7 +49,7 @@ async def test_sign_in_ask_chart_table_and_reload(browser, console):
     async with page.expect_download() as dl:
         await second.get_by_role("button", name="Download PNG").click()
     png_path = await (await dl.value).path()
-    assert csv.endswith(".csv") and open(png_path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert csv.endswith(".csv") and Path(png_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     await shot(page, "ask")
 
     # After a reload the conversation is listed, and opens with both turns.
@@ -80,6 +83,33 @@ async def test_phone_width_asks_without_horizontal_scroll(browser, console):
     await page.reload()  # the key is gone from the session
     await expect(page.get_by_label("API key")).to_be_visible()
     await shot(page, "signin")
+    watch.assert_clean()
+
+
+async def test_typing_a_role_variable_while_the_chats_load_keeps_the_focus(browser, console):
+    # The chat list is held back until the city is typed: when it arrives, the page must not move the
+    # focus to the question box (keystrokes still coming would land there, and the chat be made
+    # without its variables).
+    await console.client.post("/api/v1/roles", headers=ADMIN, json={
+        "name": "city manager", "variables": [{"name": "city", "type": "string", "required": True}]})
+    page, watch = await console.page(browser)
+    typed = asyncio.Event()
+
+    async def hold(route):
+        await typed.wait()
+        await route.fallback()
+
+    await page.route("**/api/v1/chats?size=50", hold)
+    await console.sign_in(page)
+    await page.get_by_text("Answer as a role").click()
+    await page.get_by_label("Role").select_option(label="city manager")
+    await page.get_by_label("city *").fill("Berl")
+    typed.set()
+    await expect(page.get_by_label("Question")).to_be_enabled()
+    await expect(page.get_by_label("city *")).to_be_focused()
+    await page.keyboard.type("in")
+    await expect(page.get_by_label("city *")).to_have_value("Berlin")
+    await expect(page.get_by_label("Question")).to_have_value("")
     watch.assert_clean()
 
 

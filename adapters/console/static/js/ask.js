@@ -27,7 +27,7 @@ export async function mount(view, args, {me}) {
   view.append(h('div', {class: 'ask'},
     h('aside', {class: 'chats', 'aria-label': 'Chats'},
       h('div', {class: 'chats-head'}, h('h2', {}, 'Chats'),
-        h('button', {type: 'button', class: 'small', onclick: () => newChat()}, 'New chat')),
+        h('button', {type: 'button', class: 'small', onclick: () => newChat(true)}, 'New chat')),
       chatList),
     h('section', {class: 'conversation'},
       h('div', {class: 'ask-bar'}, heading, h('div', {class: 'row'}, field('Datasource or bot', source), roleBox)),
@@ -94,13 +94,15 @@ export async function mount(view, args, {me}) {
   }
 
   // --- chats ---------------------------------------------------------------------------------
-  function newChat() {
+  // Focus moves to the question only when asked to, or when nothing else has it: someone typing a
+  // role variable while the chats load must not have their keystrokes land in the question box.
+  function newChat(focus = document.activeElement === document.body || !document.activeElement) {
     state.chat = null;
     heading.textContent = 'New chat';
     clear(transcript).append(welcome());
     if (location.hash !== '#ask') history.replaceState(null, '', '#ask');
     for (const a of chatList.querySelectorAll('a')) a.removeAttribute('aria-current');
-    question.focus();
+    if (focus) question.focus();
   }
 
   function welcome() {
